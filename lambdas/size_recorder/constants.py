@@ -1,0 +1,52 @@
+"""Names shared by the recorder, the CDK stack, the CLI and the tests.
+
+One module so that a renamed variable or metric cannot drift between the code that reads it and
+the infrastructure that sets it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Environment variables (the configuration table in the README).
+ENV_DATABASE_URL: Final = "DATABASE_URL"
+ENV_DB_SECRET_ARN: Final = "SIZE_RECORDER_DB_SECRET_ARN"
+ENV_TABLE: Final = "SIZE_RECORDER_TABLE"
+ENV_KEY_COLUMN: Final = "SIZE_RECORDER_KEY_COLUMN"
+ENV_SIZE_COLUMN: Final = "SIZE_RECORDER_SIZE_COLUMN"
+ENV_KEY_PREFIX: Final = "SIZE_RECORDER_KEY_PREFIX"
+ENV_SEQUENCER_COLUMN: Final = "SIZE_RECORDER_SEQUENCER_COLUMN"
+ENV_TARGETS: Final = "SIZE_RECORDER_TARGETS"
+ENV_STATEMENT_TIMEOUT_MS: Final = "SIZE_RECORDER_STATEMENT_TIMEOUT_MS"
+ENV_CONNECT_TIMEOUT_S: Final = "SIZE_RECORDER_CONNECT_TIMEOUT_S"
+ENV_UNMATCHED_RETRY_BASE_S: Final = "SIZE_RECORDER_UNMATCHED_RETRY_BASE_S"
+ENV_UNMATCHED_RETRY_MAX_S: Final = "SIZE_RECORDER_UNMATCHED_RETRY_MAX_S"
+
+DEFAULT_KEY_COLUMN: Final = "file"
+DEFAULT_SIZE_COLUMN: Final = "size_bytes"
+DEFAULT_STATEMENT_TIMEOUT_MS: Final = 5_000
+DEFAULT_CONNECT_TIMEOUT_S: Final = 5
+DEFAULT_UNMATCHED_RETRY_BASE_S: Final = 2
+DEFAULT_UNMATCHED_RETRY_MAX_S: Final = 300
+
+# Powertools reads these; the stack sets them and the tests assert them.
+SERVICE_NAME: Final = "size-recorder"
+METRICS_NAMESPACE: Final = "SizeRecorder"
+
+# One metric per record outcome, plus the messages that were reported failed.
+METRIC_RECORDED: Final = "RecordsRecorded"
+METRIC_STALE: Final = "RecordsStale"
+METRIC_SKIPPED: Final = "RecordsSkipped"
+METRIC_UNMATCHED: Final = "RecordsUnmatched"
+METRIC_INVALID: Final = "RecordsInvalid"
+METRIC_FAILED: Final = "RecordsFailed"
+METRIC_MESSAGES_FAILED: Final = "MessagesFailed"
+
+# CloudFormation outputs of the stack, read by operators and by `size-recorder replay`.
+OUTPUT_BUCKET_NAME: Final = "BucketName"
+OUTPUT_QUEUE_URL: Final = "QueueUrl"
+OUTPUT_DLQ_URL: Final = "DeadLetterQueueUrl"
+OUTPUT_FUNCTION_NAME: Final = "FunctionName"
+OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
+
+HANDLER: Final = "size_recorder.handler.lambda_handler"
