@@ -1,0 +1,84 @@
+"""What every subcommand shares: settings from the environment, clear errors, summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from size_recorder.config import ConfigError, Settings
+from size_recorder.recorder import Recorder, StoreError
+from size_recorder.runtime import build_recorder
+
+# Exit codes: 0 all done, 1 something left unrepaired/unrecorded, 2 configuration or usage error.
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_CONFIG = 2
+
+console = Console(stderr=True)
+
+
+class CommandError(Exception):
+    """Stops a subcommand with a one-line message and exit code 2."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigError as exc:
+        raise CommandError(f"configuration error: {exc}") from None
+
+
+def open_recorder(settings: Settings) -> Recorder:
+    """A recorder whose database and targets were checked now, not at the first message."""
+    recorder, store = build_recorder(settings)
+    try:
+        store.verify()
+    except ConfigError as exc:
+        raise CommandError(f"configuration error: {exc}") from None
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    return recorder
+
+
+def fail(message: str) -> int:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return EXIT_CONFIG
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM so a long-running command finishes its batch and exits cleanly."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def install(self) -> StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._stop)
+        return self
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopped = True
+
+
+def print_summary(title: str, rows: Mapping[str, Any], *, as_json: bool) -> None:
+    """The closing summary: a table for people, or one JSON object on stdout for scripts."""
+    if as_json:
+        json.dump(dict(rows), sys.stdout, default=str)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows.items():
+        table.add_row(name, str(value))
+    Console().print(table)

@@ -1,0 +1,85 @@
+"""`size-recorder worker`: consume a queue with the same core that runs in Lambda."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from size_recorder import constants as c
+from size_recorder import sqs
+from size_recorder.cli.common import (
+    EXIT_OK,
+    CommandError,
+    StopFlag,
+    fail,
+    load_settings,
+    open_recorder,
+    print_summary,
+)
+from size_recorder.worker import run_worker
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="consume an SQS queue of S3 events and record sizes (Lambda's job, outside Lambda)",
+        description="Consume S3 ObjectCreated events from an SQS queue and record each size. "
+        "Configuration comes from the same environment variables as the Lambda.",
+    )
+    parser.add_argument("--queue-url", required=True, help="the SQS queue S3 notifies")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=10,
+        help="messages per database round trip (received 10 at a time; default 10)",
+    )
+    parser.add_argument(
+        "--wait-seconds",
+        type=int,
+        choices=range(21),
+        default=20,
+        metavar="0-20",
+        help="long-poll wait per receive (default 20)",
+    )
+    parser.add_argument(
+        "--exit-when-empty", action="store_true", help="stop once a receive returns nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        recorder = open_recorder(load_settings())
+    except CommandError as exc:
+        return fail(str(exc))
+    stats = run_worker(
+        recorder=recorder,
+        client=sqs.sqs_client(),
+        queue_url=args.queue_url,
+        logger=Logger(service=c.SERVICE_NAME),
+        batch_size=args.batch_size,
+        wait_seconds=args.wait_seconds,
+        exit_when_empty=args.exit_when_empty,
+        should_stop=StopFlag().install(),
+    )
+    print_summary(
+        "size-recorder worker",
+        {
+            "messages": stats.messages,
+            "deleted (acknowledged)": stats.deleted,
+            "left for redelivery": stats.failed,
+            **{f"records {outcome}": n for outcome, n in sorted(stats.outcomes.items())},
+        },
+        as_json=args.json,
+    )
+    return EXIT_OK
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,255 @@
+"""Settings from the environment, validated once at start-up, and routing of keys to tables.
+
+Entry points call `Settings.from_env()` once and pass the result down; nothing below them reads
+`os.environ`. Every error names the variable to fix, because the person reading it is an
+operator looking at a failed deploy, not the author of this code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from size_recorder import constants as c
+
+# A plain SQL identifier: what Django generates for tables and columns. Anything else (quotes,
+# spaces, dots inside a name) is refused rather than quoted, so config cannot smuggle SQL.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where objects under one prefix are recorded: a table and its columns."""
+
+    table: tuple[str, ...]  # ("documents_document",) or ("public", "documents_document")
+    key_column: str = c.DEFAULT_KEY_COLUMN
+    size_column: str = c.DEFAULT_SIZE_COLUMN
+    sequencer_column: str | None = None
+    prefix: str = ""
+    bucket: str | None = None
+    # The variable (or TARGETS entry) this came from, so later errors can name it.
+    origin: str = c.ENV_TABLE
+
+    @property
+    def table_name(self) -> str:
+        return ".".join(self.table)
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket or '*'}/{self.prefix}"
+        return f"{where} → {self.table_name}.{self.size_column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The target an object belongs to and the name its row holds (the key minus the prefix)."""
+
+    target: Target
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    targets: tuple[Target, ...]
+    database_url: str | None = None
+    db_secret_arn: str | None = None
+    statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
+    connect_timeout_s: int = c.DEFAULT_CONNECT_TIMEOUT_S
+    unmatched_retry_base_s: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S
+    unmatched_retry_max_s: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every variable; raise `ConfigError` on the first bad one."""
+        database_url = env.get(c.ENV_DATABASE_URL) or None
+        secret_arn = env.get(c.ENV_DB_SECRET_ARN) or None
+        if not database_url and not secret_arn:
+            raise ConfigError(
+                f"set {c.ENV_DATABASE_URL} (a libpq URI or DSN) or {c.ENV_DB_SECRET_ARN} "
+                "(a Secrets Manager secret in the RDS JSON shape)"
+            )
+        return cls(
+            targets=_targets_from_env(env),
+            database_url=database_url,
+            db_secret_arn=secret_arn,
+            statement_timeout_ms=_positive_int(
+                env, c.ENV_STATEMENT_TIMEOUT_MS, c.DEFAULT_STATEMENT_TIMEOUT_MS
+            ),
+            connect_timeout_s=_positive_int(
+                env, c.ENV_CONNECT_TIMEOUT_S, c.DEFAULT_CONNECT_TIMEOUT_S
+            ),
+            unmatched_retry_base_s=_positive_int(
+                env, c.ENV_UNMATCHED_RETRY_BASE_S, c.DEFAULT_UNMATCHED_RETRY_BASE_S
+            ),
+            unmatched_retry_max_s=_positive_int(
+                env, c.ENV_UNMATCHED_RETRY_MAX_S, c.DEFAULT_UNMATCHED_RETRY_MAX_S
+            ),
+        )
+
+    def route(self, bucket: str, key: str) -> Route | None:
+        """The target whose prefix is the longest match for this object, or None.
+
+        A target naming the bucket wins over one that accepts any bucket at equal prefix length.
+        """
+        best: Target | None = None
+        for target in self.targets:
+            if target.bucket is not None and target.bucket != bucket:
+                continue
+            if not key.startswith(target.prefix):
+                continue
+            if best is None or _rank(target) > _rank(best):
+                best = target
+        if best is None:
+            return None
+        return Route(target=best, name=key[len(best.prefix) :])
+
+    def unmatched_retry_delay(self, receive_count: int) -> int:
+        """Seconds before an unmatched message is tried again: doubles per receive, capped."""
+        exponent = min(max(receive_count, 1) - 1, 20)
+        return min(self.unmatched_retry_base_s << exponent, self.unmatched_retry_max_s)
+
+
+def _rank(target: Target) -> tuple[int, int]:
+    return (len(target.prefix), target.bucket is not None)
+
+
+def _targets_from_env(env: Mapping[str, str]) -> tuple[Target, ...]:
+    raw_targets = env.get(c.ENV_TARGETS)
+    single_target_vars = [
+        name
+        for name in (
+            c.ENV_TABLE,
+            c.ENV_KEY_COLUMN,
+            c.ENV_SIZE_COLUMN,
+            c.ENV_KEY_PREFIX,
+            c.ENV_SEQUENCER_COLUMN,
+        )
+        if env.get(name)
+    ]
+    if raw_targets:
+        if single_target_vars:
+            raise ConfigError(
+                f"{c.ENV_TARGETS} is set together with {', '.join(single_target_vars)}: "
+                f"use one or the other"
+            )
+        return _parse_targets_json(raw_targets)
+    table = env.get(c.ENV_TABLE)
+    if not table:
+        raise ConfigError(f"set {c.ENV_TABLE} (the table to record sizes in) or {c.ENV_TARGETS}")
+    return (
+        Target(
+            table=parse_table(table, variable=c.ENV_TABLE),
+            key_column=identifier(
+                env.get(c.ENV_KEY_COLUMN) or c.DEFAULT_KEY_COLUMN, variable=c.ENV_KEY_COLUMN
+            ),
+            size_column=identifier(
+                env.get(c.ENV_SIZE_COLUMN) or c.DEFAULT_SIZE_COLUMN, variable=c.ENV_SIZE_COLUMN
+            ),
+            sequencer_column=_optional_identifier(
+                env.get(c.ENV_SEQUENCER_COLUMN), variable=c.ENV_SEQUENCER_COLUMN
+            ),
+            prefix=env.get(c.ENV_KEY_PREFIX, ""),
+        ),
+    )
+
+
+_TARGET_FIELDS = {"bucket", "prefix", "table", "key_column", "size_column", "sequencer_column"}
+
+
+def _parse_targets_json(raw: str) -> tuple[Target, ...]:
+    variable = c.ENV_TARGETS
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{variable} is not valid JSON: {exc}") from None
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{variable} must be a non-empty JSON list of target objects")
+    targets = []
+    for index, item in enumerate(items):
+        where = f"{variable}[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} is not a JSON object")
+        unknown = sorted(set(item) - _TARGET_FIELDS)
+        if unknown:
+            raise ConfigError(f"{where} has unknown field(s) {', '.join(unknown)}")
+        if "table" not in item:
+            raise ConfigError(f"{where} has no 'table'")
+        targets.append(
+            Target(
+                table=parse_table(_field_str(item, "table", where), variable=f"{where}.table"),
+                key_column=identifier(
+                    _field_str(item, "key_column", where, c.DEFAULT_KEY_COLUMN),
+                    variable=f"{where}.key_column",
+                ),
+                size_column=identifier(
+                    _field_str(item, "size_column", where, c.DEFAULT_SIZE_COLUMN),
+                    variable=f"{where}.size_column",
+                ),
+                sequencer_column=_optional_identifier(
+                    _field_str(item, "sequencer_column", where, ""),
+                    variable=f"{where}.sequencer_column",
+                ),
+                prefix=_field_str(item, "prefix", where, ""),
+                bucket=_field_str(item, "bucket", where, "") or None,
+                origin=where,
+            )
+        )
+    seen: dict[tuple[str | None, str], int] = {}
+    for index, target in enumerate(targets):
+        route_key = (target.bucket, target.prefix)
+        if route_key in seen:
+            raise ConfigError(
+                f"{variable}[{index}] repeats bucket {target.bucket!r} and prefix "
+                f"{target.prefix!r} of {variable}[{seen[route_key]}]"
+            )
+        seen[route_key] = index
+    return tuple(targets)
+
+
+def _field_str(item: dict[str, Any], name: str, where: str, default: str | None = None) -> str:
+    value = item.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{name} must be a string")
+    return value
+
+
+def parse_table(raw: str, *, variable: str) -> tuple[str, ...]:
+    """`table` or `schema.table`, each part a plain identifier."""
+    parts = raw.split(".")
+    if len(parts) > 2:
+        raise ConfigError(f"{variable}={raw!r}: expected 'table' or 'schema.table'")
+    return tuple(identifier(part, variable=variable) for part in parts)
+
+
+def identifier(raw: str, *, variable: str) -> str:
+    if not _IDENTIFIER.fullmatch(raw):
+        raise ConfigError(
+            f"{variable}={raw!r} is not a plain SQL identifier "
+            "(letters, digits and _, not starting with a digit, at most 63 characters)"
+        )
+    return raw
+
+
+def _optional_identifier(raw: str | None, *, variable: str) -> str | None:
+    return identifier(raw, variable=variable) if raw else None
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{variable}={raw!r} must be greater than zero")
+    return value

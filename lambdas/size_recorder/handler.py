@@ -1,0 +1,104 @@
+"""Lambda entry point: an SQS batch in, a partial batch response out.
+
+Thin on purpose: the work is `Recorder.record`, shared with the worker and the replay tool.
+The whole batch is written in one round trip first; Powertools then builds the response from
+each message's outcome, so exactly the messages that were not recorded are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from size_recorder.config import Settings
+from size_recorder.observability import report
+from size_recorder.outcomes import BatchResult
+from size_recorder.recorder import Message, Recorder
+from size_recorder.runtime import build_recorder
+
+logger = Logger()
+metrics = Metrics()
+# An all-unmatched batch is normal (rows not inserted yet): report it, do not raise.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class MessageNotRecorded(Exception):
+    """Raised for Powertools so the message is listed in batchItemFailures."""
+
+
+@cache
+def recorder() -> Recorder:
+    """Built on the first invocation and kept while the environment is warm."""
+    return build_recorder(Settings.from_env(os.environ))[0]
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:s3":
+        return _record_s3_invocation(event, context)
+    messages = [_message(record) for record in records]
+    batch = recorder().record(messages, remaining_ms=context.get_remaining_time_in_millis)
+    report(batch, logger, metrics)
+    _retry_unmatched_soon(batch, records)
+    failed = {m.message_id: m.reason() for m in batch.failed}
+
+    def check(record: SQSRecord) -> None:
+        if record.message_id in failed:
+            raise MessageNotRecorded(failed[record.message_id])
+
+    response = process_partial_response(
+        event=event, record_handler=check, processor=processor, context=context
+    )
+    return dict(response)
+
+
+def _message(record: dict[str, Any]) -> Message:
+    attributes = record.get("attributes") or {}
+    return Message(
+        message_id=record["messageId"],
+        body=record.get("body") or "",
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+    )
+
+
+def _record_s3_invocation(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """S3 invoking the function directly: one 'message'; failing it makes Lambda retry it."""
+    message = Message(message_id=context.aws_request_id, body=json.dumps(event))
+    batch = recorder().record([message], remaining_ms=context.get_remaining_time_in_millis)
+    report(batch, logger, metrics)
+    if batch.failed:
+        raise MessageNotRecorded(batch.failed[0].reason())
+    return {"recorded": len(batch.messages[0].records)}
+
+
+def _retry_unmatched_soon(batch: BatchResult, records: list[dict[str, Any]]) -> None:
+    delays = recorder().retry_delays(batch)
+    if not delays:
+        return
+    from size_recorder import sqs
+
+    by_queue: dict[str, list[tuple[str, int]]] = {}
+    for record in records:
+        if record["messageId"] in delays:
+            by_queue.setdefault(record["eventSourceARN"], []).append(
+                (record["receiptHandle"], delays[record["messageId"]])
+            )
+    try:
+        client = sqs.sqs_client()
+        for arn, entries in by_queue.items():
+            sqs.change_visibility(client, sqs.queue_url_from_arn(client, arn), entries)
+    except Exception:  # a retry that comes later than planned is not worth failing for
+        logger.exception("could not shorten the visibility of unmatched messages")

@@ -1,0 +1,207 @@
+"""The core: queue messages in, one outcome per record and message out.
+
+The Lambda handler, the `size-recorder worker` and `size-recorder replay --mode direct` all call
+`Recorder.record`, so every path parses, routes, deduplicates and writes the same way. The core
+knows the store only through the `SizeStore` protocol; it imports neither psycopg nor boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from size_recorder.config import Settings, Target
+from size_recorder.events import (
+    EventParseError,
+    Invalid,
+    ObjectCreated,
+    Skipped,
+    is_newer,
+    parse_body,
+)
+from size_recorder.outcomes import BatchResult, MessageResult, Outcome, RecordResult
+
+# Below this much remaining time a batch is not started: a write cut off by the function's
+# timeout would leave the messages neither acknowledged nor reported.
+MIN_TIME_FOR_WRITE_MS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A queue message as every entry point sees it."""
+
+    message_id: str
+    body: str
+    receive_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SizeWrite:
+    """One row key to set, after deduplication within the batch."""
+
+    name: str
+    size: int
+    sequencer: str | None
+
+
+class WriteStatus(Enum):
+    UPDATED = "updated"  # rows changed
+    UNCHANGED = "unchanged"  # rows exist but already hold this size or a newer sequencer
+    MISSING = "missing"  # no row has this key
+
+
+class StoreError(Exception):
+    """The database did not take the write; every record in it must be retried."""
+
+
+class SizeStore(Protocol):
+    def write(
+        self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
+    ) -> Mapping[Target, Mapping[str, WriteStatus]]:
+        """Apply all writes in one transaction; a status per (target, name), or StoreError."""
+        ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A routed record waiting for its write's status."""
+
+    index: int
+    record: ObjectCreated
+    target: Target
+    name: str
+
+
+class Recorder:
+    """Records object sizes from queue messages; build once per process and reuse."""
+
+    def __init__(self, settings: Settings, store: SizeStore) -> None:
+        self._settings = settings
+        self._store = store
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def record(
+        self,
+        messages: Sequence[Message],
+        *,
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> BatchResult:
+        """Parse, route and write a batch; never raises for bad input or a database error."""
+        results: list[list[RecordResult]] = [[] for _ in messages]
+        pending: list[_Pending] = []
+        for index, message in enumerate(messages):
+            self._parse_message(index, message, results[index], pending)
+
+        if pending:
+            for item, result in self._write(pending, remaining_ms):
+                results[item.index].append(result)
+
+        return BatchResult(
+            tuple(
+                MessageResult(m.message_id, m.receive_count, tuple(r))
+                for m, r in zip(messages, results, strict=True)
+            )
+        )
+
+    def retry_delays(self, batch: BatchResult) -> dict[str, int]:
+        """Message id → seconds until an unmatched-only message is tried again.
+
+        The app often inserts its row just after the upload finishes; waiting a few seconds,
+        doubling per receive, fills it far sooner than the queue's full visibility timeout.
+        """
+        return {
+            m.message_id: self._settings.unmatched_retry_delay(m.receive_count)
+            for m in batch.failed
+            if m.only_unmatched
+        }
+
+    def _parse_message(
+        self,
+        index: int,
+        message: Message,
+        results: list[RecordResult],
+        pending: list[_Pending],
+    ) -> None:
+        try:
+            entries = parse_body(message.body)
+        except EventParseError as exc:
+            results.append(RecordResult(Outcome.INVALID, str(exc)))
+            return
+        for entry in entries:
+            if isinstance(entry, ObjectCreated):
+                route = self._settings.route(entry.bucket, entry.key)
+                if route is None:
+                    results.append(
+                        RecordResult(
+                            Outcome.SKIPPED,
+                            "key is outside every configured prefix",
+                            entry.bucket,
+                            entry.key,
+                            entry.size,
+                        )
+                    )
+                else:
+                    pending.append(_Pending(index, entry, route.target, route.name))
+            elif isinstance(entry, Skipped):
+                results.append(RecordResult(Outcome.SKIPPED, entry.reason, entry.bucket, entry.key))
+            else:
+                results.append(_invalid(entry))
+
+    def _write(
+        self, pending: list[_Pending], remaining_ms: Callable[[], int] | None
+    ) -> Iterable[tuple[_Pending, RecordResult]]:
+        writes = plan_writes(pending)
+        timeout_ms = self._settings.statement_timeout_ms
+        if remaining_ms is not None:
+            left = remaining_ms() - MIN_TIME_FOR_WRITE_MS
+            if left < MIN_TIME_FOR_WRITE_MS:
+                return [(p, _result(p, Outcome.FAILED, "no time left to write")) for p in pending]
+            timeout_ms = min(timeout_ms, left)
+        try:
+            statuses = self._store.write(writes, timeout_ms=timeout_ms)
+        except StoreError as exc:
+            return [(p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in pending]
+        winners = {(t, w.name): w for t, ws in writes.items() for w in ws}
+        return [
+            (p, _resolve(p, winners[p.target, p.name], statuses[p.target][p.name])) for p in pending
+        ]
+
+
+def plan_writes(pending: Iterable[_Pending]) -> dict[Target, list[SizeWrite]]:
+    """One write per (target, name): the newest event wins, later in the batch on a tie."""
+    newest: dict[Target, dict[str, SizeWrite]] = {}
+    for item in pending:
+        by_name = newest.setdefault(item.target, {})
+        current = by_name.get(item.name)
+        record = item.record
+        if current is None or not is_newer(current.sequencer, record.sequencer):
+            by_name[item.name] = SizeWrite(item.name, record.size, record.sequencer)
+    return {target: list(by_name.values()) for target, by_name in newest.items()}
+
+
+def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordResult:
+    record = item.record
+    if status is WriteStatus.MISSING:
+        reason = f"no row with {item.target.key_column} = {item.name!r} in {item.target.table_name}"
+        return _result(item, Outcome.UNMATCHED, reason)
+    if is_newer(winner.sequencer, record.sequencer):
+        return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
+    if status is WriteStatus.UNCHANGED and record.sequencer is not None:
+        return _result(item, Outcome.STALE, "row already holds this or a newer event")
+    return _result(item, Outcome.RECORDED)
+
+
+def _result(item: _Pending, outcome: Outcome, reason: str | None = None) -> RecordResult:
+    record = item.record
+    return RecordResult(
+        outcome, reason, record.bucket, record.key, record.size, item.target.table_name
+    )
+
+
+def _invalid(entry: Invalid) -> RecordResult:
+    return RecordResult(Outcome.INVALID, entry.reason, entry.bucket, entry.key)

@@ -1,0 +1,210 @@
+"""Postgres: the one place that speaks SQL.
+
+One connection per process, opened lazily and reused while the process is warm. Each batch is
+one transaction sent as one pipelined round trip: set the timeouts, run one UPDATE per target
+(rows given as arrays, so a 10,000-row batch is still three parameters), commit.
+
+Identifiers come from validated configuration and are quoted with `psycopg.sql`; every value is
+a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from size_recorder.config import ConfigError, Target
+from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
+
+# Integer types that hold a byte count; anything else is a configuration mistake.
+_SIZE_TYPES = frozenset({"bigint", "integer", "smallint", "numeric"})
+_TEXT_TYPES = ("text", "character varying", "character")
+
+_STATUS = {"updated": WriteStatus.UPDATED, "unchanged": WriteStatus.UNCHANGED}
+
+
+class PostgresStore:
+    """The recorder's `SizeStore` on a real Postgres connection."""
+
+    def __init__(
+        self,
+        conninfo: Callable[[], str],
+        targets: Sequence[Target],
+        *,
+        connect_timeout_s: int,
+    ) -> None:
+        self._conninfo = conninfo
+        self._targets = tuple(targets)
+        self._connect_timeout_s = connect_timeout_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._verified = False
+        self._statements = {target: _update_statement(target) for target in self._targets}
+
+    def write(
+        self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
+    ) -> dict[Target, dict[str, WriteStatus]]:
+        conn, reused = self._connection()
+        try:
+            return self._write(conn, writes, timeout_ms)
+        except psycopg.Error as exc:
+            if not conn.broken or not reused:
+                self._discard_if_broken()
+                raise StoreError(_describe(exc)) from exc
+        # A reused connection died under us: after a Lambda freeze/thaw the socket is often
+        # gone. The write is idempotent, so one retry on a fresh connection is safe.
+        self._discard_if_broken()
+        conn, _ = self._connection()
+        try:
+            return self._write(conn, writes, timeout_ms)
+        except psycopg.Error as exc:
+            self._discard_if_broken()
+            raise StoreError(_describe(exc)) from exc
+
+    def verify(self) -> None:
+        """Connect now and check the targets' tables and columns; ConfigError names the variable."""
+        self._connection()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> tuple[psycopg.Connection[Any], bool]:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn, True
+        try:
+            conninfo = self._conninfo()
+        except ConfigError:
+            raise
+        except Exception as exc:  # the secret fetch: any failure means "retry later"
+            raise StoreError(f"cannot read database credentials: {exc}") from exc
+        try:
+            conn = psycopg.connect(
+                conninfo,
+                connect_timeout=self._connect_timeout_s,
+                # Server-side prepared statements break behind RDS Proxy and PgBouncer.
+                prepare_threshold=None,
+                application_name="size-recorder",
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to Postgres: {_describe(exc)}") from exc
+        if not self._verified:
+            try:
+                _verify_targets(conn, self._targets)
+            except BaseException:
+                conn.close()
+                raise
+            self._verified = True
+        self._conn = conn
+        return conn, False
+
+    def _discard_if_broken(self) -> None:
+        if self._conn is not None and (self._conn.broken or self._conn.closed):
+            self._conn.close()
+            self._conn = None
+
+    def _write(
+        self,
+        conn: psycopg.Connection[Any],
+        writes: Mapping[Target, Sequence[SizeWrite]],
+        timeout_ms: int,
+    ) -> dict[Target, dict[str, WriteStatus]]:
+        statuses: dict[Target, dict[str, WriteStatus]] = {}
+        cursors = []
+        with conn.pipeline(), conn.transaction():
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true),"
+                " set_config('lock_timeout', %s, true)",
+                (str(timeout_ms), str(timeout_ms)),
+            )
+            for target, rows in writes.items():
+                params = (
+                    [w.name for w in rows],
+                    [w.size for w in rows],
+                    [w.sequencer for w in rows],
+                )
+                cursors.append((target, conn.execute(self._statements[target], params)))
+        for target, cursor in cursors:
+            statuses[target] = {
+                name: _STATUS.get(status, WriteStatus.MISSING) for name, status in cursor
+            }
+        return statuses
+
+
+def _update_statement(target: Target) -> sql.Composed:
+    """UPDATE every row whose key is in the batch; report updated / unchanged / missing per key."""
+    table = sql.Identifier(*target.table)
+    key = sql.Identifier(target.key_column)
+    size = sql.Identifier(target.size_column)
+    if target.sequencer_column is None:
+        assignments = sql.SQL("{size} = v.size").format(size=size)
+        guard = sql.SQL("t.{size} IS DISTINCT FROM v.size").format(size=size)
+    else:
+        seq = sql.Identifier(target.sequencer_column)
+        assignments = sql.SQL("{size} = v.size, {seq} = COALESCE(v.seq, t.{seq})").format(
+            size=size, seq=seq
+        )
+        # Newer means: right-pad the shorter hex sequencer with zeros, compare as bytes.
+        guard = sql.SQL(
+            "CASE WHEN v.seq IS NULL THEN t.{size} IS DISTINCT FROM v.size"
+            " WHEN t.{seq} IS NULL THEN true"
+            " ELSE rpad(t.{seq}, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\""
+            " < rpad(v.seq, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\" END"
+        ).format(size=size, seq=seq)
+    return sql.SQL(
+        "WITH v AS ("
+        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(name, size, seq)),"
+        " updated AS ("
+        " UPDATE {table} AS t SET {assignments} FROM v"
+        " WHERE t.{key} = v.name AND {guard}"
+        " RETURNING t.{key} AS name)"
+        " SELECT v.name, CASE"
+        " WHEN v.name IN (SELECT name FROM updated) THEN 'updated'"
+        " WHEN EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = v.name) THEN 'unchanged'"
+        " ELSE 'missing' END"
+        " FROM v"
+    ).format(table=table, assignments=assignments, key=key, guard=guard)
+
+
+def _verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) -> None:
+    """Fail at start-up, naming the variable, instead of failing every message later."""
+    for target in targets:
+        regclass = sql.Identifier(*target.table).as_string(conn)
+        columns = dict(
+            conn.execute(
+                "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                (regclass,),
+            ).fetchall()
+        )
+        conn.rollback()
+        if not columns:
+            raise ConfigError(f"{target.origin}: table {target.table_name!r} does not exist")
+        _check_column(target, columns, target.key_column, "key column", _TEXT_TYPES)
+        _check_column(target, columns, target.size_column, "size column", tuple(_SIZE_TYPES))
+        if target.sequencer_column is not None:
+            _check_column(target, columns, target.sequencer_column, "sequencer column", _TEXT_TYPES)
+
+
+def _check_column(
+    target: Target, columns: dict[str, str], name: str, role: str, types: tuple[str, ...]
+) -> None:
+    if name not in columns:
+        raise ConfigError(
+            f"{target.origin}: {role} {name!r} does not exist in table {target.table_name!r}"
+        )
+    if columns[name] not in types:
+        raise ConfigError(
+            f"{target.origin}: {role} {name!r} of {target.table_name!r} is {columns[name]},"
+            f" expected one of {', '.join(sorted(types))}"
+        )
+
+
+def _describe(exc: psycopg.Error) -> str:
+    """The server's message without the connection string (which may hold a password)."""
+    lines = str(exc).strip().splitlines()
+    text = exc.diag.message_primary or (lines[0] if lines else type(exc).__name__)
+    return f"{text} (SQLSTATE {exc.sqlstate})" if exc.sqlstate else text

@@ -1,0 +1,144 @@
+"""Settings: defaults, routing by prefix, and errors that name the variable to fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from size_recorder.config import ConfigError, Settings, Target
+
+BASE = {"DATABASE_URL": "postgresql://localhost/app", "SIZE_RECORDER_TABLE": "documents_document"}
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({**BASE, **env})
+
+
+def test_settings_default_to_djangos_column_names() -> None:
+    (target,) = settings().targets
+    assert target == Target(
+        table=("documents_document",), key_column="file", size_column="size_bytes"
+    )
+
+
+def test_settings_accept_a_schema_qualified_table() -> None:
+    (target,) = settings(SIZE_RECORDER_TABLE="public.documents_document").targets
+    assert target.table == ("public", "documents_document")
+
+
+def test_settings_require_a_database() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL.*SIZE_RECORDER_DB_SECRET_ARN"):
+        Settings.from_env({"SIZE_RECORDER_TABLE": "t"})
+
+
+def test_settings_accept_a_secret_instead_of_a_url() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
+    loaded = Settings.from_env({"SIZE_RECORDER_DB_SECRET_ARN": arn, "SIZE_RECORDER_TABLE": "t"})
+    assert loaded.db_secret_arn == arn
+
+
+def test_settings_require_a_table() -> None:
+    with pytest.raises(ConfigError, match="SIZE_RECORDER_TABLE"):
+        Settings.from_env({"DATABASE_URL": "postgresql://localhost/app"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SIZE_RECORDER_TABLE", 'documents"; DROP TABLE x; --'),
+        ("SIZE_RECORDER_TABLE", "a.b.c"),
+        ("SIZE_RECORDER_KEY_COLUMN", "file name"),
+        ("SIZE_RECORDER_SIZE_COLUMN", "1size"),
+        ("SIZE_RECORDER_SEQUENCER_COLUMN", "seq)--"),
+    ],
+)
+def test_settings_reject_identifiers_that_are_not_plain(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        settings(**{variable: value})
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["SIZE_RECORDER_STATEMENT_TIMEOUT_MS", "SIZE_RECORDER_UNMATCHED_RETRY_BASE_S"],
+)
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_settings_reject_timeouts_that_are_not_positive(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        settings(**{variable: value})
+
+
+def test_route_strips_the_key_prefix() -> None:
+    route = settings(SIZE_RECORDER_KEY_PREFIX="media/").route("bucket", "media/a/b.pdf")
+    assert route is not None
+    assert route.name == "a/b.pdf"
+
+
+def test_route_skips_keys_outside_the_prefix() -> None:
+    assert settings(SIZE_RECORDER_KEY_PREFIX="media/").route("bucket", "static/app.css") is None
+
+
+def targets_env(*targets: dict[str, str]) -> dict[str, str]:
+    return {
+        "DATABASE_URL": "postgresql://localhost/app",
+        "SIZE_RECORDER_TARGETS": json.dumps(targets),
+    }
+
+
+def test_route_picks_the_longest_matching_prefix() -> None:
+    loaded = Settings.from_env(
+        targets_env(
+            {"prefix": "media/", "table": "documents_document"},
+            {"prefix": "media/avatars/", "table": "accounts_avatar", "key_column": "image"},
+        )
+    )
+    route = loaded.route("bucket", "media/avatars/me.png")
+    assert route is not None
+    assert (route.target.table_name, route.name) == ("accounts_avatar", "me.png")
+
+
+def test_route_prefers_a_target_naming_the_bucket() -> None:
+    loaded = Settings.from_env(
+        targets_env(
+            {"prefix": "", "table": "any_bucket"},
+            {"prefix": "", "table": "this_bucket", "bucket": "uploads"},
+        )
+    )
+    assert [loaded.route(b, "k").target.table_name for b in ("uploads", "other")] == [  # type: ignore[union-attr]
+        "this_bucket",
+        "any_bucket",
+    ]
+
+
+def test_route_ignores_targets_for_other_buckets() -> None:
+    loaded = Settings.from_env(targets_env({"table": "t", "bucket": "uploads"}))
+    assert loaded.route("elsewhere", "k") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{oops", "not valid JSON"),
+        ("{}", "non-empty JSON list"),
+        ("[]", "non-empty JSON list"),
+        ('["t"]', r"TARGETS\[0\] is not a JSON object"),
+        ('[{"prefix": "a/"}]', r"TARGETS\[0\] has no 'table'"),
+        ('[{"table": "t", "colour": "red"}]', "unknown field"),
+        ('[{"table": "t", "prefix": 3}]', r"TARGETS\[0\].prefix must be a string"),
+        ('[{"table": "t;drop"}]', r"TARGETS\[0\].table"),
+        ('[{"table": "a"}, {"table": "b"}]', r"TARGETS\[1\] repeats"),
+    ],
+)
+def test_settings_reject_malformed_targets(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"DATABASE_URL": "postgresql://x", "SIZE_RECORDER_TARGETS": raw})
+
+
+def test_settings_refuse_targets_together_with_single_target_variables() -> None:
+    with pytest.raises(ConfigError, match="one or the other"):
+        settings(SIZE_RECORDER_TARGETS='[{"table": "t"}]')
+
+
+@pytest.mark.parametrize(("receives", "delay"), [(1, 2), (2, 4), (3, 8), (9, 300), (500, 300)])
+def test_unmatched_retry_delay_doubles_per_receive_up_to_a_cap(receives: int, delay: int) -> None:
+    assert settings().unmatched_retry_delay(receives) == delay
