@@ -34,6 +34,11 @@ def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SizeRecorderTests")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "size-recorder")
+    # Clients are cached per process, as in Lambda; each test gets ones built for its endpoint.
+    from size_recorder import sqs
+
+    sqs.sqs_client.cache_clear()
+    sqs.queue_url_from_arn_cache_clear()
 
 
 def load_event(name: str) -> str:
@@ -128,3 +133,23 @@ def documents(database_url: str) -> Iterator[DocumentsTable]:
     yield table
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{table.schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (a free port): real HTTP, S3 → SQS notifications included.
+
+    Shared by the session; tests keep apart by naming their own buckets and queues.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def unique(prefix: str) -> str:
+    """A bucket/queue name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

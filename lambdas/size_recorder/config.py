@@ -41,9 +41,23 @@ class Target:
     def table_name(self) -> str:
         return ".".join(self.table)
 
+    def variable(self, field: str) -> str:
+        """The variable an operator edits to change `field` of this target."""
+        if self.origin == c.ENV_TABLE:
+            return _SINGLE_TARGET_VARIABLES[field]
+        return f"{self.origin}.{field}"
+
     def describe(self) -> str:
         where = f"s3://{self.bucket or '*'}/{self.prefix}"
         return f"{where} → {self.table_name}.{self.size_column}"
+
+
+_SINGLE_TARGET_VARIABLES = {
+    "table": c.ENV_TABLE,
+    "key_column": c.ENV_KEY_COLUMN,
+    "size_column": c.ENV_SIZE_COLUMN,
+    "sequencer_column": c.ENV_SEQUENCER_COLUMN,
+}
 
 
 @dataclass(frozen=True, slots=True)

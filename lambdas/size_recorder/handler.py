@@ -21,14 +21,20 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from size_recorder import constants as c
 from size_recorder.config import Settings
 from size_recorder.observability import report
 from size_recorder.outcomes import BatchResult
 from size_recorder.recorder import Message, Recorder
 from size_recorder.runtime import build_recorder
 
-logger = Logger()
-metrics = Metrics()
+# Powertools' own variables win; the defaults keep a function deployed without them working
+# (a Metrics object without a namespace would fail the invocation after the write).
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or c.SERVICE_NAME)
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or c.METRICS_NAMESPACE,
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or c.SERVICE_NAME,
+)
 # An all-unmatched batch is normal (rows not inserted yet): report it, do not raise.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

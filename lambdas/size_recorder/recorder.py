@@ -191,7 +191,9 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
         return _result(item, Outcome.UNMATCHED, reason)
     if is_newer(winner.sequencer, record.sequencer):
         return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
-    if status is WriteStatus.UNCHANGED and record.sequencer is not None:
+    # Without a sequencer column (or a sequencer) "unchanged" means the row holds this size.
+    ordered = item.target.sequencer_column is not None and record.sequencer is not None
+    if status is WriteStatus.UNCHANGED and ordered:
         return _result(item, Outcome.STALE, "row already holds this or a newer event")
     return _result(item, Outcome.RECORDED)
 

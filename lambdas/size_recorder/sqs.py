@@ -41,6 +41,10 @@ def queue_url_from_arn(client: Any, arn: str) -> str:
     return _queue_url(client, arn)
 
 
+def queue_url_from_arn_cache_clear() -> None:
+    _queue_url.cache_clear()
+
+
 @cache
 def _queue_url(client: Any, arn: str) -> str:
     parts = arn.split(":")

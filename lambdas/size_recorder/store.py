@@ -182,23 +182,25 @@ def _verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) ->
         )
         conn.rollback()
         if not columns:
-            raise ConfigError(f"{target.origin}: table {target.table_name!r} does not exist")
-        _check_column(target, columns, target.key_column, "key column", _TEXT_TYPES)
-        _check_column(target, columns, target.size_column, "size column", tuple(_SIZE_TYPES))
+            raise ConfigError(
+                f"{target.variable('table')}: table {target.table_name!r} does not exist"
+            )
+        _check_column(target, columns, "key_column", _TEXT_TYPES)
+        _check_column(target, columns, "size_column", tuple(_SIZE_TYPES))
         if target.sequencer_column is not None:
-            _check_column(target, columns, target.sequencer_column, "sequencer column", _TEXT_TYPES)
+            _check_column(target, columns, "sequencer_column", _TEXT_TYPES)
 
 
 def _check_column(
-    target: Target, columns: dict[str, str], name: str, role: str, types: tuple[str, ...]
+    target: Target, columns: dict[str, str], field: str, types: tuple[str, ...]
 ) -> None:
+    name = getattr(target, field)
+    where = f"{target.variable(field)}: column {name!r}"
     if name not in columns:
-        raise ConfigError(
-            f"{target.origin}: {role} {name!r} does not exist in table {target.table_name!r}"
-        )
+        raise ConfigError(f"{where} does not exist in table {target.table_name!r}")
     if columns[name] not in types:
         raise ConfigError(
-            f"{target.origin}: {role} {name!r} of {target.table_name!r} is {columns[name]},"
+            f"{where} of {target.table_name!r} is {columns[name]},"
             f" expected one of {', '.join(sorted(types))}"
         )
 

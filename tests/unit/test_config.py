@@ -28,7 +28,7 @@ def test_settings_accept_a_schema_qualified_table() -> None:
 
 
 def test_settings_require_a_database() -> None:
-    with pytest.raises(ConfigError, match="DATABASE_URL.*SIZE_RECORDER_DB_SECRET_ARN"):
+    with pytest.raises(ConfigError, match=r"DATABASE_URL.*SIZE_RECORDER_DB_SECRET_ARN"):
         Settings.from_env({"SIZE_RECORDER_TABLE": "t"})
 
 

@@ -48,7 +48,7 @@ def open_recorder(settings: Settings) -> Recorder:
 
 
 def fail(message: str) -> int:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return EXIT_CONFIG
 
 

@@ -1,0 +1,147 @@
+"""The Lambda entry point: SQS event in, partial batch response out, rows in Postgres."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from size_recorder import handler
+from tests.conftest import DocumentsTable, load_event
+
+QUEUE = "uploads-events"
+
+
+@dataclass
+class LambdaContext:
+    """What Lambda passes as `context`, with a clock the test controls."""
+
+    remaining_ms: int = 30_000
+    function_name: str = "size-recorder"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:size-recorder"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def queue() -> Iterator[tuple[str, str]]:
+    """(url, arn) of a moto queue the handler can change visibility on."""
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        yield url, arn
+
+
+@pytest.fixture(autouse=True)
+def configured(documents: DocumentsTable, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("DATABASE_URL", documents.url)
+    monkeypatch.setenv("SIZE_RECORDER_TABLE", documents.qualified)
+    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "media/")
+    handler.recorder.cache_clear()
+    yield
+    handler.recorder.cache_clear()
+
+
+def sqs_event(queue_arn: str, *bodies: str, receipt: str = "handle") -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"{receipt}-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_lambda_handler_records_sizes_and_reports_no_failures(
+    documents: DocumentsTable, queue: tuple[str, str]
+) -> None:
+    documents.insert("uploads/red flower.jpg")
+    event = sqs_event(queue[1], load_event("s3_put.json"), load_event("s3_test_event.json"))
+    response = handler.lambda_handler(event, LambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert documents.sizes() == {"uploads/red flower.jpg": 1024}
+
+
+def test_lambda_handler_reports_only_the_failed_messages(
+    documents: DocumentsTable, queue: tuple[str, str]
+) -> None:
+    documents.insert("uploads/red flower.jpg")
+    event = sqs_event(
+        queue[1], load_event("s3_put.json"), "{broken", load_event("sns_envelope.json")
+    )
+    response = handler.lambda_handler(event, LambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_lambda_handler_reports_a_batch_where_everything_failed_without_raising(
+    queue: tuple[str, str],
+) -> None:
+    response = handler.lambda_handler(sqs_event(queue[1], "{", "}"), LambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+
+
+def test_lambda_handler_shortens_the_visibility_of_unmatched_messages(
+    documents: DocumentsTable, queue: tuple[str, str]
+) -> None:
+    url, arn = queue
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody=load_event("s3_put.json"))
+    received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=600)["Messages"][0]
+    event = sqs_event(arn, received["Body"])
+    event["Records"][0]["receiptHandle"] = received["ReceiptHandle"]
+
+    response = handler.lambda_handler(event, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    redelivered = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
+    assert json.loads(redelivered["Messages"][0]["Body"]) == json.loads(received["Body"])
+
+
+def test_lambda_handler_accepts_a_direct_s3_invocation(documents: DocumentsTable) -> None:
+    documents.insert("uploads/red flower.jpg")
+    response = handler.lambda_handler(json.loads(load_event("s3_put.json")), LambdaContext())
+    assert response == {"recorded": 1}
+    assert documents.sizes() == {"uploads/red flower.jpg": 1024}
+
+
+def test_lambda_handler_raises_for_a_direct_invocation_it_could_not_record() -> None:
+    with pytest.raises(handler.MessageNotRecorded, match="unmatched"):
+        handler.lambda_handler(json.loads(load_event("s3_put.json")), LambdaContext())
+
+
+def test_lambda_handler_fails_every_message_when_time_is_nearly_up(
+    documents: DocumentsTable, queue: tuple[str, str]
+) -> None:
+    documents.insert("uploads/red flower.jpg")
+    event = sqs_event(queue[1], load_event("s3_put.json"))
+    response = handler.lambda_handler(event, LambdaContext(remaining_ms=800))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert documents.sizes() == {"uploads/red flower.jpg": None}
+
+
+def test_lambda_handler_names_the_variable_of_bad_configuration(
+    monkeypatch: pytest.MonkeyPatch, queue: tuple[str, str]
+) -> None:
+    monkeypatch.setenv("SIZE_RECORDER_TABLE", "documents; DROP TABLE x")
+    with pytest.raises(ValueError, match="SIZE_RECORDER_TABLE"):
+        handler.lambda_handler(sqs_event(queue[1], load_event("s3_put.json")), LambdaContext())

@@ -1,0 +1,79 @@
+"""The whole path on this machine: moto S3 → SQS notification → `size-recorder worker` → row."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from size_recorder.cli import main
+from tests.conftest import DocumentsTable, unique
+
+KEY = "media/uploads/my file+v2 – Ünïcødé.pdf"
+BODY = b"%PDF-1.7 " + b"x" * 1234
+
+
+@pytest.fixture
+def pipeline(
+    moto_endpoint: str, documents: DocumentsTable, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """(bucket, queue URL): a bucket notifying a queue, and the worker's environment set."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("DATABASE_URL", documents.url)
+    monkeypatch.setenv("SIZE_RECORDER_TABLE", documents.qualified)
+    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "media/")
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    bucket, queue = unique("uploads"), unique("uploads-events")
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    return bucket, url
+
+
+def test_worker_records_the_size_of_an_upload_with_an_awkward_key(
+    pipeline: tuple[str, str], documents: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket, url = pipeline
+    documents.insert("uploads/my file+v2 – Ünïcødé.pdf")
+    boto3.client("s3").put_object(Bucket=bucket, Key=KEY, Body=BODY)
+
+    assert (
+        main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1", "--json"])
+        == 0
+    )
+
+    assert documents.sizes() == {"uploads/my file+v2 – Ünïcødé.pdf": len(BODY)}
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records recorded"] == 1
+    assert summary["records skipped"] == 1  # the s3:TestEvent moto sends first
+
+
+def test_worker_leaves_unmatched_messages_on_the_queue(
+    pipeline: tuple[str, str], documents: DocumentsTable
+) -> None:
+    bucket, url = pipeline
+    boto3.client("s3").put_object(Bucket=bucket, Key="media/orphan.txt", Body=b"abc")
+
+    main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1"])
+
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_worker_refuses_to_start_with_bad_configuration(
+    pipeline: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SIZE_RECORDER_SIZE_COLUMN", "bytes")
+    assert main(["worker", "--queue-url", pipeline[1], "--exit-when-empty"]) == 2
+    assert "SIZE_RECORDER_SIZE_COLUMN: column 'bytes' does not exist" in capsys.readouterr().err
