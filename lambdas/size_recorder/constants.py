@@ -50,3 +50,13 @@ OUTPUT_FUNCTION_NAME: Final = "FunctionName"
 OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
 
 HANDLER: Final = "size_recorder.handler.lambda_handler"
+
+# Queue settings shared by the CDK stack and the local demo, so both build the same pipeline.
+DEFAULT_MAX_RECEIVE_COUNT: Final = 8  # with 2 s doubling retries: ~4 min for a late row
+DEFAULT_FUNCTION_TIMEOUT_S: Final = 30
+DEFAULT_BATCH_SIZE: Final = 100
+DEFAULT_BATCH_WINDOW_S: Final = 5
+DEFAULT_MAX_CONCURRENCY: Final = 5  # each concurrent function holds one Postgres connection
+# SQS's rule for Lambda sources: visibility ≥ 6 × function timeout + batching window.
+DEFAULT_VISIBILITY_TIMEOUT_S: Final = 6 * DEFAULT_FUNCTION_TIMEOUT_S + DEFAULT_BATCH_WINDOW_S
+DLQ_RETENTION_DAYS: Final = 14
