@@ -1,0 +1,51 @@
+"""`SizeRecorderStack`: the `SizeRecorder` construct configured from CDK context, with outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from size_recorder import constants as c
+from size_recorder_cdk.construct import SizeRecorder
+from size_recorder_cdk.context import props_from_context
+from size_recorder_cdk.props import SizeRecorderProps
+
+
+class SizeRecorderStack(Stack):
+    """One recorder; settings from `props`, or from the `size-recorder:*` context keys."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        props: SizeRecorderProps | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.recorder = SizeRecorder(
+            self, "SizeRecorder", props=props or props_from_context(self.node)
+        )
+        # Exactly what operators and `size-recorder replay --dlq-url ...` need.
+        for name, value, description in (
+            (
+                c.OUTPUT_BUCKET_NAME,
+                self.recorder.bucket.bucket_name,
+                "Bucket whose uploads are recorded",
+            ),
+            (c.OUTPUT_QUEUE_URL, self.recorder.queue.queue_url, "Source queue (S3 notifications)"),
+            (
+                c.OUTPUT_DLQ_URL,
+                self.recorder.dead_letter_queue.queue_url,
+                "Dead-letter queue: size-recorder replay --dlq-url",
+            ),
+            (c.OUTPUT_FUNCTION_NAME, self.recorder.function.function_name, "Recorder function"),
+            (
+                c.OUTPUT_ALARM_TOPIC_ARN,
+                self.recorder.alarm_topic.topic_arn,
+                "SNS topic the alarms publish to",
+            ),
+        ):
+            CfnOutput(self, name, value=value, description=description)
