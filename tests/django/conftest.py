@@ -1,5 +1,5 @@
-"""A real Django project for the integration's tests: Postgres, django-storages' S3Storage on a
-moto server, DRF.
+"""A real Django project for the integration's tests: Postgres, django-storages' S3Storage on the
+suite's moto server (`moto_endpoint`, tests/conftest.py), DRF.
 
 Django's settings can be configured once per process, and the other test directories share this
 process, so the project is configured here, when this directory is collected, without
@@ -70,18 +70,6 @@ class DjangoProject:
 
 
 @pytest.fixture(scope="package")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free local port, shared by this directory's tests."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="package")
 def django_database(database_url: str) -> Iterator[str]:
     """A fresh database for this run, built by the test app's migrations; its URL.
 
@@ -133,6 +121,8 @@ def s3_bucket(moto_endpoint: str) -> str:
     from django.utils.functional import empty
 
     if default_storage._wrapped is not empty:
+        # Importing `default_storage` into a test module builds it: pytest's collector reads
+        # every module attribute. Test modules reach the storage through their model's field.
         pytest.fail("the default storage was built before the moto endpoint was known")
     settings.AWS_S3_ENDPOINT_URL = moto_endpoint
     project = DjangoProject(database_url="", endpoint_url=moto_endpoint, bucket=BUCKET)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from django.db import models
+from django.test.utils import isolate_apps
 from psycopg import errors
 
 from size_recorder.django import recorder_environment, recorder_grant_sql
@@ -78,3 +80,16 @@ def test_recorder_environment_describes_the_model_and_storage_prefix() -> None:
         "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer",
         "SIZE_RECORDER_KEY_PREFIX": "media/",
     }
+
+
+def test_recorder_environment_rejects_model_without_recorded_size_field() -> None:
+    with isolate_apps("tests.django.documents"):
+
+        class Plain(models.Model):
+            file = models.FileField()
+
+            class Meta:
+                app_label = "documents"
+
+        with pytest.raises(ValueError, match="0 RecordedSizeFileFields"):
+            recorder_environment(Plain)
