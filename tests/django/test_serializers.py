@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.django.conftest import DjangoProject
 from tests.django.documents.models import Document
@@ -70,3 +71,14 @@ def test_serializer_sizes_match_the_objects(listed: dict[str, int]) -> None:
     rows = _serialize_all()
 
     assert [row["size"] for row in rows] == list(listed.values())
+
+
+def test_serializer_upload_fills_column_at_save() -> None:
+    serializer = DocumentSerializer(
+        data={"title": "upload", "file": SimpleUploadedFile("upload.txt", b"12345")}
+    )
+    serializer.is_valid(raise_exception=True)
+
+    doc = serializer.save()
+
+    assert Document.objects.values_list("size_bytes", flat=True).get(pk=doc.pk) == 5
