@@ -92,6 +92,23 @@ def test_assigning_another_name_clears_recorded_size() -> None:
     assert Document.objects.values_list("size_bytes", flat=True).get(pk=doc.pk) is None
 
 
+def test_assigning_another_name_clears_recorded_sequencer() -> None:
+    doc = Document.objects.create(file="first.pdf", size_bytes=100, size_sequencer="0A1B")
+
+    doc.file = "second.pdf"
+    doc.save()
+
+    assert Document.objects.values_list("size_sequencer", flat=True).get(pk=doc.pk) is None
+
+
+def test_fieldfile_save_under_new_name_clears_recorded_sequencer() -> None:
+    doc = Document.objects.create(file="old.txt", size_bytes=1, size_sequencer="0A1B")
+
+    doc.file.save("new.txt", ContentFile(b"abc"))
+
+    assert Document.objects.values_list("size_sequencer", flat=True).get(pk=doc.pk) is None
+
+
 def test_loading_from_database_keeps_recorded_size() -> None:
     Document.objects.create(file="kept.pdf", size_bytes=100)
 

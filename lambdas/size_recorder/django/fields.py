@@ -55,7 +55,10 @@ class RecordedSizeFieldFile(FieldFile):
         event; both agree unless the storage transforms the bytes (e.g. AWS_IS_GZIPPED).
         """
         size = _content_length(content)
+        previous = self.name
         super().save(name, content, save=False)
+        if self.name != previous:
+            self.field.forget_recorded(self.instance)
         setattr(self.instance, self.field.size_field, size)
         if save:
             self.instance.save()
@@ -63,11 +66,11 @@ class RecordedSizeFieldFile(FieldFile):
     save.alters_data = True  # type: ignore[attr-defined]
 
     def delete(self, save: bool = True) -> None:
-        """Delete the file and forget its size: a recorded size must never outlive its file."""
+        """Delete the file and forget what was recorded: it must never outlive its file."""
         if not self:
             return
         super().delete(save=False)
-        setattr(self.instance, self.field.size_field, None)
+        self.field.forget_recorded(self.instance)
         if save:
             self.instance.save()
 
@@ -75,11 +78,12 @@ class RecordedSizeFieldFile(FieldFile):
 
 
 class RecordedSizeFileDescriptor(FileDescriptor):
-    """Clears the recorded size when the instance is pointed at a different file name.
+    """Forgets the recorded size and sequencer when the instance is pointed at another name.
 
     Without this, `doc.file = "other.pdf"; doc.save()` would keep the old file's size in the
-    row and `.size` would serve it for the new file. The first assignment (while the model is
-    being built from the database or from keyword arguments) clears nothing.
+    row and `.size` would serve it for the new file; and the old key's sequencer, compared with
+    the new key's events, could make the recorder drop them as stale. The first assignment
+    (while the model is built from the database or from keyword arguments) clears nothing.
     """
 
     field: RecordedSizeFileField
@@ -87,7 +91,7 @@ class RecordedSizeFileDescriptor(FileDescriptor):
     def __set__(self, instance: models.Model, value: Any) -> None:
         attname = self.field.attname
         if attname in instance.__dict__ and _name_of(instance.__dict__[attname]) != _name_of(value):
-            setattr(instance, self.field.size_field, None)
+            self.field.forget_recorded(instance)
         super().__set__(instance, value)
 
 
@@ -96,8 +100,9 @@ class RecordedSizeFileField(models.FileField):
 
     `size_field` names the model's nullable integer column that holds the object's size
     (NULL: not recorded yet). `sequencer_field`, when the recorder is configured with one, names
-    the text column holding the S3 sequencer of the recorded event; the field itself only uses it
-    to describe the recorder's grants and settings (see `size_recorder.django.recorder`).
+    the text column holding the S3 sequencer of the recorded event: the field clears it when the
+    row moves to another file name, and the helpers in `size_recorder.django.recorder` put it in
+    the recorder's grants and settings.
     """
 
     attr_class = RecordedSizeFieldFile
@@ -113,6 +118,16 @@ class RecordedSizeFileField(models.FileField):
         self.size_field = size_field
         self.sequencer_field = sequencer_field
         super().__init__(*args, **kwargs)
+
+    def forget_recorded(self, instance: models.Model) -> None:
+        """Clear what the recorder knew about the instance's previous file.
+
+        Sequencers are only comparable for the same key, so one kept from another key could make
+        the recorder reject the new key's events as stale.
+        """
+        setattr(instance, self.size_field, None)
+        if self.sequencer_field is not None:
+            setattr(instance, self.sequencer_field, None)
 
     def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
         """Describe a plain FileField to migrations, so swapping this field in changes nothing.
