@@ -33,7 +33,7 @@ from constructs import Construct, IConstruct
 
 from size_recorder import constants as c
 from size_recorder_cdk.bundling import RUNTIME, function_code
-from size_recorder_cdk.props import DLQ_RETENTION_DAYS, SizeRecorderProps, validate
+from size_recorder_cdk.props import SizeRecorderProps, validate
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -97,7 +97,7 @@ class RecorderQueues(Construct):
             "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
         )
         self.queue = sqs.Queue(
             self,

@@ -14,10 +14,16 @@ from dataclasses import dataclass, fields
 from typing import Any, Final, Literal
 
 from size_recorder.constants import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WINDOW_S,
     DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_FUNCTION_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RECEIVE_COUNT,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     DEFAULT_UNMATCHED_RETRY_BASE_S,
     DEFAULT_UNMATCHED_RETRY_MAX_S,
+    DLQ_RETENTION_DAYS,
 )
 
 CONTEXT_PREFIX: Final = "size-recorder:"
@@ -27,7 +33,6 @@ ARCHITECTURES: Final[tuple[Architecture, ...]] = ("arm64", "x86_64")
 
 # SQS and Lambda limits the template would otherwise only hit at deploy time.
 MAX_VISIBILITY_TIMEOUT_S: Final = 43_200
-DLQ_RETENTION_DAYS: Final = 14
 MIN_MAX_RECEIVE_COUNT: Final = 5
 # The recorder's statement_timeout must leave the function time to report the failure.
 STATEMENT_TIMEOUT_SHARE: Final = 0.5
@@ -121,17 +126,17 @@ class SizeRecorderProps:
     # Function.
     architecture: Architecture = "arm64"
     memory_size_mb: int = 256
-    function_timeout_seconds: int = 30
+    function_timeout_seconds: int = DEFAULT_FUNCTION_TIMEOUT_S
     log_retention_days: int = 30
     log_level: str = "INFO"
     unmatched_retry_base_seconds: int = DEFAULT_UNMATCHED_RETRY_BASE_S
     unmatched_retry_max_seconds: int = DEFAULT_UNMATCHED_RETRY_MAX_S
 
     # Queue and event source.
-    batch_size: int = 10
-    max_batching_window_seconds: int = 2
-    max_concurrency: int = 5
-    max_receive_count: int = 8
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_batching_window_seconds: int = DEFAULT_BATCH_WINDOW_S
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     visibility_timeout_seconds: int | None = None  # default: 6 x timeout + window
     queue_retention_days: int = 4
 

@@ -126,9 +126,10 @@ def test_dlq_keeps_messages_14_days_longer_than_the_source(any_config: Synthesiz
     assert source["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
 
 
-def test_redrive_after_8_receives_by_default(new_bucket: Synthesized) -> None:
+def test_queue_defaults_match_the_shared_constants(new_bucket: Synthesized) -> None:
     source, _ = _queues(new_bucket)
-    assert source["RedrivePolicy"]["maxReceiveCount"] == 8
+    assert source["RedrivePolicy"]["maxReceiveCount"] == c.DEFAULT_MAX_RECEIVE_COUNT == 8
+    assert source["VisibilityTimeout"] == c.DEFAULT_VISIBILITY_TIMEOUT_S
 
 
 def test_visibility_timeout_covers_six_function_timeouts_plus_window(
@@ -147,10 +148,10 @@ def test_event_source_reports_item_failures_with_cap_on_concurrency(
     new_bucket.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "BatchSize": 10,
-            "MaximumBatchingWindowInSeconds": 2,
+            "BatchSize": c.DEFAULT_BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": c.DEFAULT_BATCH_WINDOW_S,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            "ScalingConfig": {"MaximumConcurrency": 5},
+            "ScalingConfig": {"MaximumConcurrency": c.DEFAULT_MAX_CONCURRENCY},
         },
     )
 
