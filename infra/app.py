@@ -1,11 +1,16 @@
-"""CDK app entry point: `cdk.json` runs `python3 infra/app.py` from the project root."""
+"""CDK app entry point: `cdk.json` runs `python3 infra/app.py` from the project root.
+
+cdk-nag's AwsSolutions pack runs on every synth and deploy: a finding nobody acknowledged (with a
+reason, next to the construct that causes it) stops the synth.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from aws_cdk import App, Environment
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
 
 from size_recorder_cdk.context import stack_name_from_context
 from size_recorder_cdk.props import SizeRecorderConfigError
@@ -26,6 +31,7 @@ def main() -> None:
     except SizeRecorderConfigError as exc:
         # One readable message instead of a jsii traceback.
         sys.exit(f"size-recorder: {exc}")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
 
 

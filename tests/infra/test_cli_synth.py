@@ -1,0 +1,122 @@
+"""The real thing: `npx cdk synth` from the project root with the project's cdk.json, bundling
+the function with pip for its architecture (no Docker), and the app's own error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.infra.conftest import ROOT, SECRET_ARN
+
+from size_recorder import constants as c
+from size_recorder_cdk.bundling import PipLocalBundling
+
+pytestmark = pytest.mark.slow
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def cli_env() -> dict[str, str]:
+    """This venv's python3 first on PATH (cdk.json runs `python3 infra/app.py`), and no way to
+    reach a real AWS account: synth needs none."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
+    return env
+
+
+@pytest.fixture(scope="module")
+def cli_synth(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    if not (ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.fail("the AWS CDK CLI is not installed: run `make node_modules/.installed` (npm ci)")
+    npx = shutil.which("npx")
+    assert npx is not None, "npx (Node.js) is required for the CDK CLI"
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    done = subprocess.run(
+        [
+            npx, "--no", "cdk", "synth", "--no-notices", "--output", str(outdir),
+            "-c", "size-recorder:table=public.documents_document",
+            "-c", f"size-recorder:dbSecretArn={SECRET_ARN}",
+        ],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )  # fmt: skip
+    return done, outdir
+
+
+def function_asset(outdir: Path) -> Path:
+    template = json.loads((outdir / "SizeRecorder.template.json").read_text())
+    paths = [
+        r["Metadata"]["aws:asset:path"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == c.HANDLER
+    ]
+    assert len(paths) == 1
+    return outdir / paths[0]
+
+
+def test_cli_synth_succeeds_with_project_cdk_json(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, outdir = cli_synth
+    assert done.returncode == 0, done.stderr[-4000:]
+    template = json.loads((outdir / "SizeRecorder.template.json").read_text())
+    assert c.OUTPUT_DLQ_URL in template["Outputs"]
+
+
+def test_cli_synth_bundles_the_handler(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    asset = function_asset(cli_synth[1])
+    assert (asset / "size_recorder" / "handler.py").is_file()
+    assert not list(asset.rglob("__pycache__")), "--no-compile: no bytecode from this machine"
+
+
+def test_cli_synth_bundles_psycopg_binary_for_arm64_python_313(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    asset = function_asset(cli_synth[1])
+    assert list((asset / "psycopg_binary").glob("_psycopg.cpython-313-aarch64-linux-gnu.so"))
+    wheel = next(asset.glob("psycopg_binary-*.dist-info")) / "WHEEL"
+    tags = [line for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+    assert tags
+    assert all("cp313" in tag and "aarch64" in tag for tag in tags)
+    version = next(asset.glob("psycopg_binary-*.dist-info")).name.split("-")[1]
+    assert tuple(map(int, version.split(".")[:2])) >= (3, 3), "pip fell back to an old psycopg"
+
+
+def test_bundling_for_x86_64_fetches_x86_64_wheels(tmp_path: Path) -> None:
+    assert PipLocalBundling("x86_64").try_bundle(str(tmp_path)) is True
+    assert list((tmp_path / "psycopg_binary").glob("_psycopg.cpython-313-x86_64-linux-gnu.so"))
+    assert (tmp_path / "size_recorder" / "handler.py").is_file()
+    assert (tmp_path / "aws_lambda_powertools").is_dir()
+
+
+def test_app_bad_context_exits_naming_the_key() -> None:
+    """infra/app.py as the CLI runs it, with cdk.json's context lacking the secret."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context["size-recorder:table"] = "documents_document"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "app.py")],
+        cwd=ROOT,
+        env={**cli_env(), "CDK_CONTEXT_JSON": json.dumps(context)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "'size-recorder:dbSecretArn'" in done.stderr
+    assert "Traceback" not in done.stderr
