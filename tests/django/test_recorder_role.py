@@ -1,11 +1,12 @@
 """The recorder's database role: it may do the recorder's UPDATE and nothing else.
 
 The role is created with exactly `recorder_grant_sql(Document, role)`, the SQL docs/django.md
-prints. The statement below has the shape of the recorder's write: rows from unnest(...) arrays,
-a guard that reads the stored size and sequencer, RETURNING the key.
+prints, and runs the recorder's own statement (not a copy of it).
 """
 
 from __future__ import annotations
+
+import json
 
 import psycopg
 import pytest
@@ -13,24 +14,30 @@ from django.db import models
 from django.test.utils import isolate_apps
 from psycopg import errors
 
+from size_recorder.config import Settings
 from size_recorder.django import recorder_environment, recorder_grant_sql
+from size_recorder.outcomes import Outcome
+from size_recorder.recorder import Message
+from size_recorder.runtime import build_recorder
 from tests.django.conftest import RecorderRole
 from tests.django.documents.models import Document
 
-RECORDER_UPDATE = (
-    "UPDATE documents_document AS t"
-    " SET size_bytes = v.size, size_sequencer = COALESCE(v.seq, t.size_sequencer)"
-    " FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(name, size, seq)"
-    " WHERE t.file = v.name"
-    " AND (t.size_sequencer IS NULL OR t.size_sequencer < v.seq)"
-    " AND t.size_bytes IS DISTINCT FROM v.size"
-    " RETURNING t.file"
-)
+
+def s3_event(key: str, size: int, sequencer: str) -> str:
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": "uploads"},
+            "object": {"key": key, "size": size, "sequencer": sequencer},
+        },
+    }
+    return json.dumps({"Records": [record]})
 
 
 def test_recorder_grant_sql_names_only_the_recorder_columns() -> None:
     assert recorder_grant_sql(Document, "size_recorder") == (
-        'GRANT SELECT ("file", "size_bytes", "size_sequencer"),'
+        'GRANT SELECT ("file", "size_sequencer"),'
         ' UPDATE ("size_bytes", "size_sequencer")'
         ' ON "documents_document" TO "size_recorder";'
     )
@@ -39,10 +46,14 @@ def test_recorder_grant_sql_names_only_the_recorder_columns() -> None:
 def test_recorder_role_runs_the_recorder_update(recorder_role: RecorderRole) -> None:
     Document.objects.create(file="granted/a.pdf")
 
-    with psycopg.connect(recorder_role.database_url) as conn:
-        returned = conn.execute(RECORDER_UPDATE, (["granted/a.pdf"], [512], ["0A1B"])).fetchall()
+    env = {**recorder_environment(Document), "DATABASE_URL": recorder_role.database_url}
+    recorder, store = build_recorder(Settings.from_env(env))
+    store.verify()
+    key = env["SIZE_RECORDER_KEY_PREFIX"] + "granted/a.pdf"
+    batch = recorder.record([Message("m", s3_event(key, 512, "0A1B"))])
+    store.close()
 
-    assert returned == [("granted/a.pdf",)]
+    assert [r.outcome for r in batch.messages[0].records] == [Outcome.RECORDED]
     assert Document.objects.get(file="granted/a.pdf").size_bytes == 512
 
 

@@ -57,14 +57,15 @@ def test_worker_records_the_size_of_an_upload_with_an_awkward_key(
     assert summary["records skipped"] == 1  # the s3:TestEvent moto sends first
 
 
-def test_worker_leaves_unmatched_messages_on_the_queue(
+def test_worker_leaves_unmatched_messages_on_the_queue_and_exits_1(
     pipeline: tuple[str, str], documents: DocumentsTable
 ) -> None:
     bucket, url = pipeline
     boto3.client("s3").put_object(Bucket=bucket, Key="media/orphan.txt", Body=b"abc")
 
-    main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1"])
+    code = main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1"])
 
+    assert code == 1
     attributes = boto3.client("sqs").get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]

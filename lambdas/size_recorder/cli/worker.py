@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -10,6 +12,7 @@ from aws_lambda_powertools import Logger
 from size_recorder import constants as c
 from size_recorder import sqs
 from size_recorder.cli.common import (
+    EXIT_INCOMPLETE,
     EXIT_OK,
     CommandError,
     StopFlag,
@@ -44,7 +47,9 @@ def add_parser(subparsers: Any) -> None:
         help="long-poll wait per receive (default 20)",
     )
     parser.add_argument(
-        "--exit-when-empty", action="store_true", help="stop once a receive returns nothing"
+        "--exit-when-empty",
+        action="store_true",
+        help="stop once a receive returns nothing; exit 1 if any message was left for redelivery",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run)
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         recorder=recorder,
         client=sqs.sqs_client(),
         queue_url=args.queue_url,
-        logger=Logger(service=c.SERVICE_NAME),
+        # Logs go to stderr: stdout carries only the summary, which --json makes machine-readable.
+        logger=Logger(service=c.SERVICE_NAME, logger_handler=logging.StreamHandler(sys.stderr)),
         batch_size=args.batch_size,
         wait_seconds=args.wait_seconds,
         exit_when_empty=args.exit_when_empty,
@@ -75,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
         },
         as_json=args.json,
     )
+    # A one-shot run tells scripts whether anything is still waiting; a long-running consumer
+    # leaves failures to SQS and its DLQ, so stopping it is not an error.
+    if args.exit_when_empty and stats.failed:
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 

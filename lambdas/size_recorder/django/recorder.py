@@ -68,16 +68,16 @@ def recorder_grant_sql(model: type[models.Model], role: str, field_name: str | N
     """The GRANT that lets `role` do the recorder's work on this model's table, and nothing more.
 
     The recorder matches rows by the key column and returns the keys it updated (SELECT on the
-    key), skips rows that already hold the same size or a newer sequencer (SELECT on those), and
-    writes the size and sequencer (UPDATE on those). Every other column stays out of its reach:
-    Postgres refuses to read or write them for this role.
+    key), skips rows that already hold a newer sequencer (SELECT on the sequencer), and writes
+    the size and sequencer (UPDATE on those). Every other column, the size included, stays
+    unreadable to this role.
     """
     field = recorded_size_field(model, field_name)
     opts = model._meta
     written = [opts.get_field(field.size_field).column]
     if field.sequencer_field is not None:
         written.append(opts.get_field(field.sequencer_field).column)
-    read = [field.column, *written]
+    read = [field.column, *written[1:]]
     return (
         f"GRANT SELECT ({', '.join(map(quote_identifier, read))}),"
         f" UPDATE ({', '.join(map(quote_identifier, written))})"
