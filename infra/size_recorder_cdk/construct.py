@@ -7,7 +7,6 @@ in (`recorder.queue`, `recorder.function`, ...) without subclassing.
 
 from __future__ import annotations
 
-import json
 import typing
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
@@ -24,16 +23,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-from aws_lambda_powertools.shared.constants import (
-    METRICS_NAMESPACE_ENV,
-    POWERTOOLS_LOG_LEVEL_ENV,
-    SERVICE_NAME_ENV,
-)
 from constructs import Construct, IConstruct
 
 from size_recorder import constants as c
 from size_recorder_cdk.bundling import RUNTIME, function_code
-from size_recorder_cdk.props import SizeRecorderProps, validate
+from size_recorder_cdk.props import SizeRecorderProps, function_environment, validate
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -148,7 +142,7 @@ class RecorderFunction(Construct):
             timeout=Duration.seconds(props.function_timeout_seconds),
             role=self.role,
             log_group=self.log_group,
-            environment=environment(props, self.secret.secret_arn),
+            environment=function_environment(props, secret_arn=self.secret.secret_arn),
             description="size-recorder: writes each S3 upload's size into its Postgres row",
             vpc=self.vpc,
             vpc_subnets=placement[0] if placement else None,
@@ -270,36 +264,6 @@ class RecorderFunction(Construct):
                     open=False,
                 )
             )
-
-
-def environment(props: SizeRecorderProps, secret_arn: str) -> dict[str, str]:
-    """The function's environment, as in the core recorder's configuration table.
-
-    DATABASE_URL is never set: credentials come from the secret, fetched at run time.
-    """
-    env = {
-        c.ENV_DB_SECRET_ARN: secret_arn,
-        c.ENV_STATEMENT_TIMEOUT_MS: str(props.statement_timeout_ms),
-        c.ENV_CONNECT_TIMEOUT_S: str(props.connect_timeout_seconds),
-        c.ENV_UNMATCHED_RETRY_BASE_S: str(props.unmatched_retry_base_seconds),
-        c.ENV_UNMATCHED_RETRY_MAX_S: str(props.unmatched_retry_max_seconds),
-        SERVICE_NAME_ENV: c.SERVICE_NAME,
-        METRICS_NAMESPACE_ENV: c.METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL_ENV: props.log_level.upper(),
-    }
-    optional = {
-        c.ENV_TARGETS: props.targets,
-        c.ENV_TABLE: props.table,
-        c.ENV_KEY_COLUMN: props.key_column,
-        c.ENV_SIZE_COLUMN: props.size_column,
-        c.ENV_SEQUENCER_COLUMN: props.sequencer_column,
-        c.ENV_KEY_PREFIX: props.key_prefix or None,
-    }
-    env.update({name: value for name, value in optional.items() if value is not None})
-    if props.targets is not None:
-        # Compact and canonical, so a reformatted cdk.json does not change the function.
-        env[c.ENV_TARGETS] = json.dumps(json.loads(props.targets), separators=(",", ":"))
-    return env
 
 
 class RecorderAlarms(Construct):

@@ -29,19 +29,13 @@ DEFAULT_STACK_NAME: Final = "SizeRecorder"
 
 def props_from_context(node: Node) -> SizeRecorderProps:
     """Read every `size-recorder:*` context key below `node` and validate the result."""
-    known = {context_key(f.name) for f in fields(SizeRecorderProps)} | {STACK_NAME_KEY}
-    everything = node.get_all_context()
-    return props_from_mapping(
-        {k: v for k, v in everything.items() if k.startswith(CONTEXT_PREFIX)}, known=known
-    )
+    return props_from_mapping(node.get_all_context())
 
 
-def props_from_mapping(
-    values: Mapping[str, Any], *, known: frozenset[str] | set[str] | None = None
-) -> SizeRecorderProps:
+def props_from_mapping(values: Mapping[str, Any]) -> SizeRecorderProps:
     """Build props from `{context key: raw value}`; unknown `size-recorder:` keys are errors."""
     hints = typing.get_type_hints(SizeRecorderProps)
-    known = known or {context_key(f.name) for f in fields(SizeRecorderProps)} | {STACK_NAME_KEY}
+    known = {context_key(f.name) for f in fields(SizeRecorderProps)} | {STACK_NAME_KEY}
     unknown = sorted(k for k in values if k.startswith(CONTEXT_PREFIX) and k not in known)
     if unknown:
         raise SizeRecorderConfigError(

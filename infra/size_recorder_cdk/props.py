@@ -8,11 +8,18 @@ contradictory value fails synth with a message naming the context key, not deep 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
+from aws_lambda_powertools.shared.constants import (
+    METRICS_NAMESPACE_ENV,
+    POWERTOOLS_LOG_LEVEL_ENV,
+    SERVICE_NAME_ENV,
+)
+
+from size_recorder import constants as c
+from size_recorder.config import ConfigError, Settings
 from size_recorder.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_WINDOW_S,
@@ -64,7 +71,6 @@ LOG_RETENTION_DAYS: Final = frozenset(
     }
 )
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _SECRET_ARN = re.compile(
     r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
 )
@@ -75,6 +81,19 @@ _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
 _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+# Which setting feeds which of the recorder's variables, to name the key in the recorder's errors.
+_ENV_SETTINGS: Final = {
+    c.ENV_TARGETS: "targets",
+    c.ENV_TABLE: "table",
+    c.ENV_KEY_COLUMN: "key_column",
+    c.ENV_SIZE_COLUMN: "size_column",
+    c.ENV_SEQUENCER_COLUMN: "sequencer_column",
+    c.ENV_KEY_PREFIX: "key_prefix",
+    c.ENV_STATEMENT_TIMEOUT_MS: "statement_timeout_ms",
+    c.ENV_CONNECT_TIMEOUT_S: "connect_timeout_seconds",
+}
 
 
 class SizeRecorderConfigError(ValueError):
@@ -179,44 +198,50 @@ def validate(props: SizeRecorderProps) -> None:
 
 
 def _target_problems(p: SizeRecorderProps) -> list[str]:
-    problems: list[str] = []
     single = ("table", "key_column", "size_column", "sequencer_column", "key_prefix")
     if p.targets is not None:
         clashing = [name for name in single if getattr(p, name)]
         if clashing:
-            problems.append(
+            return [
                 f"{_named('targets')} replaces the single-table settings: unset {_named(*clashing)}"
-            )
-        problems.extend(_targets_json_problems(p.targets))
+            ]
     elif p.table is None:
-        problems.append(
-            f"{_named('table')} or {_named('targets')} is required: the table to update"
-        )
-    for name in ("key_column", "size_column", "sequencer_column"):
-        value = getattr(p, name)
-        if value is not None and not _IDENTIFIER.fullmatch(value):
-            problems.append(f"{_named(name)} must be a plain SQL identifier, got {value!r}")
-    if p.table is not None and not all(_IDENTIFIER.fullmatch(x) for x in p.table.split(".", 1)):
-        problems.append(
-            f"{_named('table')} must be a plain SQL identifier, optionally schema-qualified,"
-            f" got {p.table!r}"
-        )
-    return problems
-
-
-def _targets_json_problems(text: str) -> list[str]:
-    where = _named("targets")
+        return [f"{_named('table')} or {_named('targets')} is required: the table to update"]
+    # The rest (identifiers, the targets JSON) is what the recorder itself checks at start-up:
+    # ask it now, so a bad value fails synth instead of the first invocation.
     try:
-        targets: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [f"{where} is not valid JSON: {exc}"]
-    if not isinstance(targets, list) or not targets:
-        return [f"{where} must be a non-empty JSON list of target objects"]
-    problems = []
-    for i, target in enumerate(targets):
-        if not isinstance(target, dict) or not isinstance(target.get("table"), str):
-            problems.append(f"{where}[{i}] must be an object with at least a 'table'")
-    return problems
+        Settings.from_env(function_environment(p, secret_arn=p.db_secret_arn or "unset"))
+    except ConfigError as exc:
+        named = [name for env, name in _ENV_SETTINGS.items() if env in str(exc)]
+        return [f"{_named(*named)}: the recorder rejects it: {exc}"]
+    return []
+
+
+def function_environment(props: SizeRecorderProps, *, secret_arn: str) -> dict[str, str]:
+    """The function's environment, as in the core recorder's configuration table.
+
+    DATABASE_URL is never set: credentials come from the secret, fetched at run time.
+    """
+    env = {
+        c.ENV_DB_SECRET_ARN: secret_arn,
+        c.ENV_STATEMENT_TIMEOUT_MS: str(props.statement_timeout_ms),
+        c.ENV_CONNECT_TIMEOUT_S: str(props.connect_timeout_seconds),
+        c.ENV_UNMATCHED_RETRY_BASE_S: str(props.unmatched_retry_base_seconds),
+        c.ENV_UNMATCHED_RETRY_MAX_S: str(props.unmatched_retry_max_seconds),
+        SERVICE_NAME_ENV: c.SERVICE_NAME,
+        METRICS_NAMESPACE_ENV: c.METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL_ENV: props.log_level.upper(),
+    }
+    optional = {
+        c.ENV_TABLE: props.table,
+        c.ENV_KEY_COLUMN: props.key_column,
+        c.ENV_SIZE_COLUMN: props.size_column,
+        c.ENV_SEQUENCER_COLUMN: props.sequencer_column,
+        c.ENV_KEY_PREFIX: props.key_prefix or None,
+        c.ENV_TARGETS: props.targets,
+    }
+    env.update({name: value for name, value in optional.items() if value is not None})
+    return env
 
 
 def _other_problems(p: SizeRecorderProps) -> list[str]:

@@ -17,6 +17,7 @@ from tests.infra.conftest import (
 )
 
 from size_recorder import constants as c
+from size_recorder.config import Settings
 
 
 def _function(s: Synthesized) -> dict[str, Any]:
@@ -181,6 +182,14 @@ def test_function_environment_single_table(new_bucket: Synthesized) -> None:
     assert c.ENV_DATABASE_URL not in env
     assert c.ENV_TARGETS not in env
     assert c.ENV_KEY_COLUMN not in env  # the recorder's own default applies
+
+
+def test_function_environment_is_accepted_by_the_recorder(any_config: Synthesized) -> None:
+    """The recorder's own start-up validation, run on what the stack sets."""
+    env = _function(any_config)["Environment"]["Variables"]
+    settings = Settings.from_env(env)
+    assert settings.db_secret_arn == SECRET_ARN
+    assert settings.database_url is None
 
 
 def test_function_environment_targets(existing_bucket_in_vpc: Synthesized) -> None:
