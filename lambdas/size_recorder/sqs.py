@@ -116,3 +116,123 @@ def change_visibility(client: Any, queue_url: str, delays: Sequence[tuple[str, i
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# SQS refuses a batch whose bodies add up to more than this (the documented 256 KiB limit; the
+# newer 1 MiB limit is not available on every endpoint, so stay under the old one).
+SQS_BATCH_BYTES = 256 * 1024
+
+# Task states after which ListMessageMoveTasks will not change any more.
+MOVE_TASK_FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+
+# Error codes (besides any HTTP 5xx) meaning "this endpoint cannot run a move task": moto answers
+# 500 NotImplementedError, other emulators answer with one of these.
+_NOT_IMPLEMENTED_CODES = frozenset(
+    {"NotImplemented", "NotImplementedError", "InvalidAction", "UnknownOperationException"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTask:
+    """One native DLQ redrive task, as ListMessageMoveTasks reports it."""
+
+    status: str
+    moved: int
+    to_move: int | None
+    handle: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in MOVE_TASK_FINISHED
+
+
+def send(client: Any, queue_url: str, bodies: Sequence[str]) -> list[int]:
+    """Send bodies in as few batches as SQS allows; the indexes of the bodies it refused."""
+    refused: list[int] = []
+    for batch in _send_batches(bodies):
+        entries = [{"Id": str(i), "MessageBody": bodies[i]} for i in batch]
+        response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        refused.extend(int(f["Id"]) for f in response.get("Failed", []))
+    return sorted(refused)
+
+
+def _send_batches(bodies: Sequence[str]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    size = 0
+    for index, body in enumerate(bodies):
+        length = len(body.encode("utf-8"))
+        if batch and (len(batch) == SQS_BATCH_LIMIT or size + length > SQS_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(index)
+        size += length
+    if batch:
+        yield batch
+
+
+def queue_arn(client: Any, queue_url: str) -> str:
+    response = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(response["Attributes"]["QueueArn"])
+
+
+def visible_count(client: Any, queue_url: str) -> int:
+    """ApproximateNumberOfMessages: what a DLQ alarm counts (approximate, lags a little)."""
+    response = client.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(response["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def dead_letter_sources(client: Any, dlq_url: str) -> list[str]:
+    """URLs of the queues whose redrive policy names this DLQ."""
+    urls: list[str] = []
+    paginator = client.get_paginator("list_dead_letter_source_queues")
+    for page in paginator.paginate(QueueUrl=dlq_url):
+        urls.extend(page.get("queueUrls", []))
+    return urls
+
+
+def start_move_task(
+    client: Any, *, source_arn: str, destination_arn: str | None = None
+) -> str | None:
+    """Start SQS's native redrive from a DLQ; None when the endpoint does not implement it.
+
+    Without `destination_arn` SQS sends each message back to the queue it came from.
+    """
+    from botocore.exceptions import ClientError
+
+    params = {"SourceArn": source_arn}
+    if destination_arn is not None:
+        params["DestinationArn"] = destination_arn
+    try:
+        response = client.start_message_move_task(**params)
+    except ClientError as exc:
+        if _not_implemented(exc):
+            return None
+        raise
+    return str(response["TaskHandle"])
+
+
+def latest_move_task(client: Any, source_arn: str) -> MoveTask | None:
+    """The most recent move task from this DLQ (SQS lists the newest first)."""
+    response = client.list_message_move_tasks(SourceArn=source_arn, MaxResults=1)
+    results = response.get("Results", [])
+    if not results:
+        return None
+    task = results[0]
+    to_move = task.get("ApproximateNumberOfMessagesToMove")
+    return MoveTask(
+        status=str(task["Status"]),
+        moved=int(task.get("ApproximateNumberOfMessagesMoved", 0)),
+        to_move=None if to_move is None else int(to_move),
+        handle=task.get("TaskHandle"),
+        failure_reason=task.get("FailureReason"),
+    )
+
+
+def _not_implemented(exc: Any) -> bool:
+    response = getattr(exc, "response", {}) or {}
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    code = str(response.get("Error", {}).get("Code", ""))
+    return status >= 500 or code in _NOT_IMPLEMENTED_CODES
