@@ -20,6 +20,9 @@ from urllib.parse import unquote_plus
 
 # S3 refuses keys longer than this many UTF-8 bytes, so a longer one cannot be a real upload.
 MAX_KEY_BYTES = 1024
+# The largest size a bigint column holds, far above S3's largest object. A bigger number cannot
+# be a real size, and letting it through would fail the whole batch's UPDATE (out of range).
+MAX_SIZE_BYTES = 2**63 - 1
 
 
 class EventParseError(ValueError):
@@ -112,7 +115,11 @@ def decode_key(raw: str) -> str:
         raise EventParseError("key is empty")
     if "\x00" in key:
         raise EventParseError(f"key {raw!r} contains a NUL byte")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON can carry "\ud800"): not UTF-8 either
+        raise EventParseError(f"key {raw!r} is not valid Unicode") from None
+    if len(encoded) > MAX_KEY_BYTES:
         raise EventParseError(f"key is longer than S3's {MAX_KEY_BYTES}-byte limit")
     return key
 
@@ -131,6 +138,8 @@ def parse_size(raw: Any) -> int:
         raise EventParseError(f"size {raw!r} is not a whole number of bytes")
     if size < 0:
         raise EventParseError(f"size {size} is negative")
+    if size > MAX_SIZE_BYTES:
+        raise EventParseError(f"size {size} is larger than any object S3 can store")
     return size
 
 

@@ -1,0 +1,300 @@
+"""Fixtures for the reliability suite: a private Postgres this suite may stop, restart and put
+behind TLS, and helpers that play SQS's part (redelivering what was not acknowledged).
+
+The private server is separate from the session's shared one so that restarting it disturbs no
+other test. It listens on a Unix socket (like the shared one) and on 127.0.0.1 with TLS on,
+using a throwaway CA generated here; members of the `password_required` role must authenticate
+with a password (scram-sha-256), everyone else is trusted as in pgserver's default.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import pwd
+import random
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from tests.conftest import DocumentsTable, load_event
+
+from size_recorder.config import Settings
+from size_recorder.recorder import Message, Recorder
+from size_recorder.runtime import build_recorder
+from size_recorder.store import PostgresStore
+
+PASSWORD_GROUP = "password_required"
+
+
+@dataclass(slots=True)
+class PrivatePostgres:
+    """A pgserver instance owned by this suite: restartable, with TCP + TLS on 127.0.0.1."""
+
+    server: object
+    pgdata: Path
+    socket_dir: Path
+    port: int
+    ca_file: Path
+    system_user: str | None
+
+    @property
+    def url(self) -> str:
+        """Superuser over the Unix socket (libpq never uses TLS on a socket)."""
+        return f"postgresql://postgres@/postgres?host={self.socket_dir}"
+
+    def tcp_url(self, *, user: str = "postgres", password: str | None = None) -> str:
+        auth = f"{user}:{password}" if password is not None else user
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", *args], pgdata=self.pgdata, user=self.system_user, timeout=30)
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self.pg_ctl("-l", str(self.pgdata / "log"), "start")
+
+    def restart(self) -> None:
+        """A fast restart: every session is terminated, the server is back within ~0.3 s."""
+        self.pg_ctl("-m", "fast", "-l", str(self.pgdata / "log"), "restart")
+
+    def is_up(self) -> bool:
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def table(self) -> DocumentsTable:
+        """A fresh Django-shaped table in a schema of its own on this server."""
+        table = DocumentsTable(url=self.url, schema=f"t_{uuid.uuid4().hex[:12]}")
+        create_documents_table(table)
+        return table
+
+
+def create_documents_table(table: DocumentsTable) -> None:
+    with psycopg.connect(table.url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{table.schema}"')
+        conn.execute(
+            f'CREATE TABLE "{table.schema}".{table.name} ('
+            " id bigserial PRIMARY KEY,"
+            " file varchar(1024) NOT NULL,"
+            " size_bytes bigint,"
+            " size_sequencer text)"
+        )
+        conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """(CA cert, server cert, server key): a throwaway CA and a cert for 127.0.0.1/localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "size-recorder test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = (
+        directory / "root.crt",
+        directory / "server.crt",
+        directory / "server.key",
+    )
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """The suite's own Postgres: Unix socket + 127.0.0.1 with TLS, restartable at will."""
+    import pgserver
+
+    # Not under pytest's basetemp: concurrent pytest runs prune each other's numbered dirs there.
+    pgdata = Path(tempfile.mkdtemp(prefix="size-recorder-reliability-")) / "pgdata"
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    info = server.get_postmaster_info()
+    system_user = server.system_user
+    pgdata = server.pgdata
+    ca_file, cert_file, key_file = _write_certificates(pgdata)
+    if system_user is not None:  # as root, postgres runs as `pgserver` and must own its key
+        entry = pwd.getpwnam(system_user)
+        for path in (cert_file, key_file):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    key_file.chmod(0o600)
+    ca_file.chmod(0o644)
+    port = _free_port()
+    with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(
+            f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+            f"unix_socket_directories = '{info.socket_dir}'\n"
+            f"ssl = on\nssl_cert_file = '{cert_file}'\nssl_key_file = '{key_file}'\n"
+            "password_encryption = 'scram-sha-256'\n"
+        )
+    hba = pgdata / "pg_hba.conf"
+    hba.write_text(
+        f"local all +{PASSWORD_GROUP} scram-sha-256\n"
+        f"host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
+    )
+    pg = PrivatePostgres(
+        server=server,
+        pgdata=pgdata,
+        socket_dir=Path(info.socket_dir),
+        port=port,
+        ca_file=ca_file,
+        system_user=system_user,
+    )
+    # pgserver started postgres with `-h ""` on the command line; drop that so the conf applies.
+    pg.pg_ctl("-m", "fast", "-l", str(pgdata / "log"), "-o", "", "restart")
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {PASSWORD_GROUP} NOLOGIN")
+    yield pg
+    if not pg.is_up():
+        pg.start()
+    server.cleanup()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def private_documents(private_postgres: PrivatePostgres) -> Iterator[DocumentsTable]:
+    """A fresh `documents_document` on the private server; the server is up again afterwards."""
+    table = private_postgres.table()
+    yield table
+    if not private_postgres.is_up():
+        private_postgres.start()
+    with psycopg.connect(table.url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{table.schema}" CASCADE')
+
+
+@pytest.fixture
+def make_recorder() -> Iterator[Callable[..., Recorder]]:
+    """Build recorders from an environment mapping; their connections are closed afterwards."""
+    stores: list[PostgresStore] = []
+
+    def make(env: dict[str, str]) -> Recorder:
+        recorder, store = build_recorder(Settings.from_env(env))
+        stores.append(store)
+        return recorder
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def recorder_env(table: DocumentsTable, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": table.url,
+        "SIZE_RECORDER_TABLE": table.qualified,
+        "SIZE_RECORDER_KEY_PREFIX": "media/",
+        **extra,
+    }
+
+
+_TEMPLATE = json.loads(load_event("s3_put.json"))["Records"][0]
+
+
+def s3_record(key: str, size: object, sequencer: str | None = None) -> dict[str, object]:
+    """One S3 notification record for `key` as it appears in the event (already encoded)."""
+    record: dict[str, object] = json.loads(json.dumps(_TEMPLATE))
+    obj = record["s3"]["object"]  # type: ignore[index]
+    obj.update(key=key, size=size)
+    if sequencer is None:
+        del obj["sequencer"]
+    else:
+        obj["sequencer"] = sequencer
+    return record
+
+
+def s3_body(key: str, size: object, sequencer: str | None = None) -> str:
+    return json.dumps({"Records": [s3_record(key, size, sequencer)]})
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Plays SQS for a recorder: batches in, acknowledged messages gone, the rest redelivered."""
+
+    recorder: Recorder
+    batch_size: int = 100
+    rng: random.Random = field(
+        default_factory=lambda: random.Random(8)  # noqa: S311 - reproducible shuffles, not secrets
+    )
+    rounds: int = 0
+    deliveries: int = 0
+    failures: int = 0
+
+    def once(self, messages: Sequence[Message]) -> list[Message]:
+        """Deliver every message once, in batches; return the ones not acknowledged."""
+        left: list[Message] = []
+        for start in range(0, len(messages), self.batch_size):
+            chunk = messages[start : start + self.batch_size]
+            batch = self.recorder.record(chunk)
+            self.deliveries += len(chunk)
+            failed = {m.message_id for m in batch.failed}
+            self.failures += len(failed)
+            left.extend(
+                Message(m.message_id, m.body, m.receive_count + 1)
+                for m in chunk
+                if m.message_id in failed
+            )
+        return left
+
+    def until_settled(self, messages: Sequence[Message], *, max_rounds: int = 10) -> None:
+        """Redeliver (reshuffled) until every message is acknowledged, as SQS would."""
+        pending = list(messages)
+        while pending:
+            self.rounds += 1
+            assert self.rounds <= max_rounds, f"{len(pending)} messages never acknowledged"
+            pending = self.once(pending)
+            self.rng.shuffle(pending)
