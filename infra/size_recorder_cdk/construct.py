@@ -8,6 +8,7 @@ in (`recorder.queue`, `recorder.function`, ...) without subclassing.
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -47,14 +48,8 @@ class RecorderBucket(Construct):
         if props.existing_bucket_name is not None:
             self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", props.existing_bucket_name)
             return
-        # Server access logs can only be delivered to SSE-S3 buckets.
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        self.access_log_bucket = _hardened_bucket(
+            self, "AccessLogs", object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
         )
         lifecycle = []
         if props.noncurrent_version_expiration_days:
@@ -65,12 +60,9 @@ class RecorderBucket(Construct):
                     )
                 )
             )
-        self.bucket = s3.Bucket(
+        self.bucket = _hardened_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             # Every write of a key is its own version and its own event, so concurrent
             # overwrites each reach the recorder, which keeps the newest by sequencer.
             versioned=True,
@@ -78,6 +70,19 @@ class RecorderBucket(Construct):
             server_access_logs_prefix="access-logs/",
             lifecycle_rules=lifecycle or None,
         )
+
+
+def _hardened_bucket(scope: Construct, id: str, **overrides: Any) -> s3.Bucket:
+    """Encrypted, private, TLS only. SSE-S3 because server access logs cannot be delivered to
+    a KMS-encrypted bucket, and the data bucket's objects are the app's own uploads."""
+    return s3.Bucket(
+        scope,
+        id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        **overrides,
+    )
 
 
 class RecorderQueues(Construct):

@@ -96,6 +96,19 @@ _ENV_SETTINGS: Final = {
 }
 
 
+# (setting, pattern, what it must be): checked wherever the setting is set.
+_FORMATS: Final = (
+    ("existing_bucket_name", _BUCKET_NAME, "an S3 bucket name"),
+    ("db_secret_arn", _SECRET_ARN, "a complete secret ARN (ending in -XXXXXX)"),
+    ("db_secret_kms_key_arn", _KMS_KEY_ARN, "a KMS key ARN"),
+    ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
+    ("subnet_ids", _SUBNET_ID, "subnet ids (subnet-0123456789abcdef0)"),
+    ("security_group_ids", _SECURITY_GROUP_ID, "security group ids (sg-0123456789abcdef0)"),
+    ("alarm_email", _EMAIL, "an email address"),
+    ("alarm_topic_arn", _TOPIC_ARN, "an SNS topic ARN"),
+)
+
+
 class SizeRecorderConfigError(ValueError):
     """A size-recorder setting is missing, malformed or contradicts another one."""
 
@@ -252,11 +265,6 @@ def _other_problems(p: SizeRecorderProps) -> list[str]:
             problems.append(f"{_named(*names)}: {why}")
 
     need(
-        p.existing_bucket_name is None or bool(_BUCKET_NAME.fullmatch(p.existing_bucket_name)),
-        "existing_bucket_name",
-        why=f"not an S3 bucket name: {p.existing_bucket_name!r}",
-    )
-    need(
         p.existing_bucket_name is None or p.noncurrent_version_expiration_days == 0,
         "noncurrent_version_expiration_days",
         "existing_bucket_name",
@@ -273,27 +281,12 @@ def _other_problems(p: SizeRecorderProps) -> list[str]:
             f"{_named('db_secret_arn')} is required: the ARN of the Secrets Manager secret"
             " (RDS JSON shape) the function reads its database credentials from"
         )
-    else:
-        need(
-            bool(_SECRET_ARN.fullmatch(p.db_secret_arn)),
-            "db_secret_arn",
-            why=f"must be a complete secret ARN ending in -XXXXXX, got {p.db_secret_arn!r}",
-        )
-    need(
-        p.db_secret_kms_key_arn is None or bool(_KMS_KEY_ARN.fullmatch(p.db_secret_kms_key_arn)),
-        "db_secret_kms_key_arn",
-        why=f"must be a KMS key ARN, got {p.db_secret_kms_key_arn!r}",
-    )
+    for name, pattern, what in _FORMATS:
+        value = getattr(p, name)
+        values = value if isinstance(value, tuple) else () if value is None else (value,)
+        wrong = [v for v in values if not pattern.fullmatch(v)]
+        need(not wrong, name, why=f"not {what}: {', '.join(map(repr, wrong))}")
 
-    need(
-        p.vpc_id is None or bool(_VPC_ID.fullmatch(p.vpc_id)),
-        "vpc_id",
-        why=f"not a VPC id (vpc-0123456789abcdef0): {p.vpc_id!r}",
-    )
-    bad_subnets = [s for s in p.subnet_ids if not _SUBNET_ID.fullmatch(s)]
-    need(not bad_subnets, "subnet_ids", why=f"not subnet ids (subnet-...): {bad_subnets}")
-    bad_groups = [g for g in p.security_group_ids if not _SECURITY_GROUP_ID.fullmatch(g)]
-    need(not bad_groups, "security_group_ids", why=f"not security group ids (sg-...): {bad_groups}")
     if p.uses_vpc:
         need(bool(p.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets to use")
         need(
@@ -394,16 +387,6 @@ def _other_problems(p: SizeRecorderProps) -> list[str]:
         "alarm_email",
         "alarm_topic_arn",
         why="subscribe the email to your existing topic yourself, or let the stack make one",
-    )
-    need(
-        p.alarm_email is None or bool(_EMAIL.fullmatch(p.alarm_email)),
-        "alarm_email",
-        why=f"not an email address: {p.alarm_email!r}",
-    )
-    need(
-        p.alarm_topic_arn is None or bool(_TOPIC_ARN.fullmatch(p.alarm_topic_arn)),
-        "alarm_topic_arn",
-        why=f"not an SNS topic ARN: {p.alarm_topic_arn!r}",
     )
     for name in (
         "oldest_message_age_alarm_seconds",
