@@ -155,33 +155,44 @@ class Recorder:
     def _write(
         self, pending: list[_Pending], remaining_ms: Callable[[], int] | None
     ) -> Iterable[tuple[_Pending, RecordResult]]:
-        writes = plan_writes(pending)
+        winners = plan_writes(pending)
         timeout_ms = self._settings.statement_timeout_ms
         if remaining_ms is not None:
             left = remaining_ms() - MIN_TIME_FOR_WRITE_MS
             if left < MIN_TIME_FOR_WRITE_MS:
                 return [(p, _result(p, Outcome.FAILED, "no time left to write")) for p in pending]
             timeout_ms = min(timeout_ms, left)
+        writes = {target: list(by_name.values()) for target, by_name in winners.items()}
         try:
             statuses = self._store.write(writes, timeout_ms=timeout_ms)
         except StoreError as exc:
             return [(p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in pending]
-        winners = {(t, w.name): w for t, ws in writes.items() for w in ws}
-        return [
-            (p, _resolve(p, winners[p.target, p.name], statuses[p.target][p.name])) for p in pending
-        ]
+        resolved = []
+        target = None
+        for p in pending:
+            # Records of one batch nearly always share a target: compare identities instead of
+            # hashing the Target (a Python-level __hash__) for every record.
+            if p.target is not target:
+                target = p.target
+                target_winners, target_statuses = winners[target], statuses[target]
+            resolved.append((p, _resolve(p, target_winners[p.name], target_statuses[p.name])))
+        return resolved
 
 
-def plan_writes(pending: Iterable[_Pending]) -> dict[Target, list[SizeWrite]]:
+def plan_writes(pending: Iterable[_Pending]) -> dict[Target, dict[str, SizeWrite]]:
     """One write per (target, name): the newest event wins, later in the batch on a tie."""
     newest: dict[Target, dict[str, SizeWrite]] = {}
+    target = None
+    by_name: dict[str, SizeWrite] = {}
     for item in pending:
-        by_name = newest.setdefault(item.target, {})
+        if item.target is not target:
+            target = item.target
+            by_name = newest.setdefault(target, {})
         current = by_name.get(item.name)
         record = item.record
         if current is None or not is_newer(current.sequencer, record.sequencer):
             by_name[item.name] = SizeWrite(item.name, record.size, record.sequencer)
-    return {target: list(by_name.values()) for target, by_name in newest.items()}
+    return newest
 
 
 def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordResult:
@@ -189,7 +200,8 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
     if status is WriteStatus.MISSING:
         reason = f"no row with {item.target.key_column} = {item.name!r} in {item.target.table_name}"
         return _result(item, Outcome.UNMATCHED, reason)
-    if is_newer(winner.sequencer, record.sequencer):
+    # The record is its own winner unless a duplicate in the batch carried another sequencer.
+    if winner.sequencer != record.sequencer and is_newer(winner.sequencer, record.sequencer):
         return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
     # Without a sequencer column (or a sequencer) "unchanged" means the row holds this size.
     ordered = item.target.sequencer_column is not None and record.sequencer is not None
