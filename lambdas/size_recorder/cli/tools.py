@@ -11,7 +11,11 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, console
+from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, console, load_settings
+from size_recorder.config import ConfigError, Settings
+from size_recorder.recorder import StoreError
+from size_recorder.runtime import build_recorder
+from size_recorder.s3 import MAX_PAGE_SIZE
 
 # done, total (None when unknown: the bar then just counts)
 Advance = Callable[[int, int | None], None]
@@ -48,7 +52,31 @@ def positive_int(raw: str) -> int:
     return value
 
 
+def page_size(raw: str) -> int:
+    """An argparse type: 1 to 1,000, the most ListObjectsV2 returns per request."""
+    value = positive_int(raw)
+    if value > MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_PAGE_SIZE}")
+    return value
+
+
 def exit_status(*, dry_run: bool, complete: bool) -> int:
     """1 when something was left unrepaired, so scripts and cron notice; a dry run repairs
     nothing by design, so it only fails on errors."""
     return EXIT_OK if dry_run or complete else EXIT_INCOMPLETE
+
+
+def checked_settings() -> Settings:
+    """Settings whose tables and columns were checked on a real connection, as the worker's are,
+    so a typo in a column name stops the command before it lists a single object."""
+    settings = load_settings()
+    _, store = build_recorder(settings)
+    try:
+        store.verify()
+    except ConfigError as exc:
+        raise CommandError(f"configuration error: {exc}") from None
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    return settings
