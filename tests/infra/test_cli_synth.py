@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tests.infra.conftest import ROOT, SECRET_ARN
 
 from size_recorder import constants as c
 from size_recorder_cdk.bundling import PipLocalBundling
+from tests.infra.conftest import ROOT, SECRET_ARN
 
 pytestmark = pytest.mark.slow
 
@@ -97,11 +98,51 @@ def test_cli_synth_bundles_psycopg_binary_for_arm64_python_313(
     assert tuple(map(int, version.split(".")[:2])) >= (3, 3), "pip fell back to an old psycopg"
 
 
-def test_bundling_for_x86_64_fetches_x86_64_wheels(tmp_path: Path) -> None:
-    assert PipLocalBundling("x86_64").try_bundle(str(tmp_path)) is True
-    assert list((tmp_path / "psycopg_binary").glob("_psycopg.cpython-313-x86_64-linux-gnu.so"))
-    assert (tmp_path / "size_recorder" / "handler.py").is_file()
-    assert (tmp_path / "aws_lambda_powertools").is_dir()
+@pytest.fixture(scope="module")
+def x86_64_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bundle = tmp_path_factory.mktemp("x86_64-bundle")
+    assert PipLocalBundling("x86_64").try_bundle(str(bundle)) is True
+    return bundle
+
+
+def test_bundling_for_x86_64_fetches_x86_64_wheels(x86_64_bundle: Path) -> None:
+    assert list((x86_64_bundle / "psycopg_binary").glob("_psycopg.cpython-313-x86_64-linux-gnu.so"))
+    assert (x86_64_bundle / "size_recorder" / "handler.py").is_file()
+    assert (x86_64_bundle / "aws_lambda_powertools").is_dir()
+    assert not (x86_64_bundle / "bin").exists()
+
+
+def python_313() -> str | None:
+    """A working CPython 3.13 on this machine (pyenv's shim exits 127 when it is not active)."""
+    candidates = [
+        shutil.which("python3.13"),
+        *map(str, Path.home().glob(".pyenv/versions/3.13*/bin/python3.13")),
+    ]
+    for candidate in filter(None, candidates):
+        version = subprocess.run(
+            [candidate, "--version"], capture_output=True, text=True, check=False
+        )
+        if version.returncode == 0:
+            return candidate
+    return None
+
+
+def test_bundle_imports_the_handler_on_python_313_alone(x86_64_bundle: Path) -> None:
+    """What the Lambda runtime does: the bundle alone (plus the stdlib) imports the handler, with
+    psycopg's compiled implementation; boto3, which the runtime would supply, is not needed."""
+    interpreter = python_313()
+    if interpreter is None or platform.machine() != "x86_64":
+        pytest.skip("needs CPython 3.13 on x86_64 to load the x86_64/cp313 bundle")
+    probe = (
+        f"import sys; sys.path.insert(0, {str(x86_64_bundle)!r});"
+        " import size_recorder.handler, psycopg;"
+        " print(psycopg.pq.__impl__, 'boto3' in sys.modules)"
+    )
+    done = subprocess.run(
+        [interpreter, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["binary", "False"]
 
 
 def test_app_bad_context_exits_naming_the_key() -> None:

@@ -16,10 +16,10 @@ import pytest
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint
-from tests.infra.conftest import EXISTING_BUCKET_IN_VPC, Synthesized, app_context
 
 import size_recorder_cdk.construct
 from size_recorder_cdk.stack import SizeRecorderStack
+from tests.infra.conftest import EXISTING_BUCKET_IN_VPC, Synthesized, app_context
 
 VPC_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 BASIC_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

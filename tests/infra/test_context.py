@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 from aws_cdk import App
+
+from size_recorder_cdk.context import STACK_NAME_KEY, props_from_mapping
+from size_recorder_cdk.props import SizeRecorderConfigError, SizeRecorderProps, context_key
+from size_recorder_cdk.stack import SizeRecorderStack
 from tests.infra.conftest import (
     REQUIRED,
     ROOT,
@@ -20,10 +24,6 @@ from tests.infra.conftest import (
     app_context,
     project_context,
 )
-
-from size_recorder_cdk.context import STACK_NAME_KEY, props_from_mapping
-from size_recorder_cdk.props import SizeRecorderConfigError, SizeRecorderProps, context_key
-from size_recorder_cdk.stack import SizeRecorderStack
 
 
 def settings(**values: Any) -> SizeRecorderProps:

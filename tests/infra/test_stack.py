@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 from aws_cdk.assertions import Match
+
+from size_recorder import constants as c
+from size_recorder.config import Settings
 from tests.infra.conftest import (
     EXISTING_BUCKET,
     KMS_KEY_ARN,
@@ -15,9 +18,6 @@ from tests.infra.conftest import (
     TOPIC_ARN,
     Synthesized,
 )
-
-from size_recorder import constants as c
-from size_recorder.config import Settings
 
 
 def _function(s: Synthesized) -> dict[str, Any]:
