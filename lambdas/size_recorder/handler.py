@@ -1,8 +1,14 @@
 """Lambda entry point: an SQS batch in, a partial batch response out.
 
 Thin on purpose: the work is `Recorder.record`, shared with the worker and the replay tool.
-The whole batch is written in one round trip first; Powertools then builds the response from
-each message's outcome, so exactly the messages that were not recorded are retried.
+The whole batch is written in one round trip first; the response then lists exactly the
+messages that were not recorded, so only those are retried.
+
+The response is built here rather than by Powertools' `process_partial_response`: the batch is
+already decided when the response is due, and the batch utility cost ten Python calls per
+record and ~20 ms of import to produce the same `{"batchItemFailures": [...]}`. As with its
+`raise_on_entire_batch_failure=False`, a batch where every message failed is reported, not
+raised (an all-unmatched batch is normal: rows not inserted yet).
 """
 
 from __future__ import annotations
@@ -13,12 +19,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from size_recorder import constants as c
@@ -35,12 +35,10 @@ metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or c.METRICS_NAMESPACE,
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or c.SERVICE_NAME,
 )
-# An all-unmatched batch is normal (rows not inserted yet): report it, do not raise.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class MessageNotRecorded(Exception):
-    """Raised for Powertools so the message is listed in batchItemFailures."""
+    """A direct S3 invocation that was not recorded: raising makes Lambda retry it."""
 
 
 @cache
@@ -59,16 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     batch = recorder().record(messages, remaining_ms=context.get_remaining_time_in_millis)
     report(batch, logger, metrics)
     _retry_unmatched_soon(batch, records)
-    failed = {m.message_id: m.reason() for m in batch.failed}
-
-    def check(record: SQSRecord) -> None:
-        if record.message_id in failed:
-            raise MessageNotRecorded(failed[record.message_id])
-
-    response = process_partial_response(
-        event=event, record_handler=check, processor=processor, context=context
-    )
-    return dict(response)
+    return {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in batch.failed]}
 
 
 def _message(record: dict[str, Any]) -> Message:
