@@ -31,6 +31,14 @@ from size_recorder_cdk.bundling import RUNTIME, function_code
 from size_recorder_cdk.props import SizeRecorderProps, function_environment, validate
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
+VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+def managed_policy_finding(policy: str) -> str:
+    """cdk-nag's id for one AWS managed policy on a role (AwsSolutions-IAM4)."""
+    return f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]"
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -221,14 +229,11 @@ class RecorderFunction(Construct):
         self.vpc = vpc
         # Creating and deleting ENIs needs EC2 actions that cannot be scoped to a resource.
         self.role.add_managed_policy(
-            iam.ManagedPolicy.from_aws_managed_policy_name(
-                "service-role/AWSLambdaVPCAccessExecutionRole"
-            )
+            iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)
         )
         acknowledge(
             self.role,
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaVPCAccessExecutionRole]",
+            managed_policy_finding(VPC_ACCESS_POLICY),
             "Lambda needs ec2:CreateNetworkInterface/DescribeNetworkInterfaces/"
             "DeleteNetworkInterface on * to place the function in the VPC; these actions do not"
             " support resource-level scoping, and AWS maintains this policy for exactly that.",
@@ -456,15 +461,12 @@ class SizeRecorder(Construct):
 
     def _acknowledge_notifications_handler(self) -> None:
         """CDK's own bucket-notifications custom resource, shared by the stack."""
-        handler = Stack.of(self).node.try_find_child(
-            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
-        )
+        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
         if handler is None:
             return
         acknowledge(
             handler,
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
+            managed_policy_finding(BASIC_EXECUTION_POLICY),
             "CDK's built-in BucketNotificationsHandler (configures the bucket's notifications at"
             " deploy time) comes with this role; CDK exposes no way to replace its policy.",
         )
