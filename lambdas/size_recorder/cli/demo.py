@@ -1,0 +1,106 @@
+"""`size-recorder demo`: the whole event path on this machine, shown live, checked at the end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+from size_recorder import constants as c
+from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, console, fail
+
+# What a shell reports for a command ended by Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole event path locally (moto S3+SQS, embedded Postgres, the worker)",
+        description="Upload files to a local S3 (moto) whose events reach an SQS queue, record "
+        "their sizes with the same core the Lambda runs, send one unmatched event to the DLQ and "
+        "repair it, then check every row. Uses the Postgres in DATABASE_URL when it is set (in "
+        "a schema of its own, dropped afterwards), an embedded one otherwise. Needs no AWS "
+        "account and no Docker.",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave moto, Postgres and the worker running and print how to reach them with "
+        "psql and the AWS CLI; Ctrl-C stops and deletes everything",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final report as JSON on stdout"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so `size-recorder worker` does not pay for the demo's imports.
+    from size_recorder.demo.display import DemoDisplay, print_access, print_report
+    from size_recorder.demo.endpoints import DemoSetupError
+    from size_recorder.demo.runner import DemoFailure, open_demo
+
+    database_url = os.environ.get(c.ENV_DATABASE_URL) or None
+    try:
+        with (
+            _sigterm_interrupts(),
+            DemoDisplay(console) as display,
+            open_demo(database_url=database_url, observer=display) as demo,
+        ):
+            display.attach(demo)
+            try:
+                report = demo.run()
+            except DemoFailure as exc:
+                display.failed(str(exc), demo.status(), demo.worker_log_tail())
+                return EXIT_INCOMPLETE
+            display.stop()
+            if args.json:
+                json.dump(report.as_dict(), sys.stdout, ensure_ascii=False)
+                sys.stdout.write("\n")
+            else:
+                print_report(Console(), report)
+            if args.keep:
+                print_access(console, demo.access())
+                _wait_for_interrupt()
+            code = EXIT_OK if report.ok else EXIT_INCOMPLETE
+    except DemoSetupError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("interrupted: everything the demo started was stopped and deleted")
+        return EXIT_INTERRUPTED
+    if args.keep:
+        console.print("stopped: everything the demo started was stopped and deleted")
+    return code
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        return
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so `kill` also stops Postgres and deletes the temp files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,207 @@
+"""What the demo looks like: a live view while it runs, then the rows, outcomes and figures.
+
+The live view (steps, a spinner, each file's progress) goes to stderr and disappears when the
+demo ends; finished steps stay as one line each, which is also all a non-terminal (CI, a pipe)
+gets. The final report goes to stdout, so `--json` can replace it without touching the rest.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from size_recorder.demo.runner import Access, Demo, DemoReport, FileStatus
+
+# How each way of getting a size reads in the final table.
+_FILLED_BY = {
+    "recorded": "worker, first delivery",
+    "unmatched → recorded": "worker, after unmatched retries",
+    "replay": "DLQ → size-recorder replay",
+    "backfill": "size-recorder backfill",
+    "DLQ": "still in the DLQ",
+    "not filled": "not filled",
+}
+
+
+class DemoDisplay:
+    """The demo's `DemoObserver`: step lines plus a live table of files on a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._demo: Demo | None = None
+        self._title = ""
+        self._step_started = time.monotonic()
+        self._live = Live(
+            get_renderable=self._render,
+            console=console,
+            transient=True,
+            refresh_per_second=8,
+        )
+
+    def __enter__(self) -> DemoDisplay:
+        self._live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the live view (idempotent), e.g. before the final report is printed."""
+        self._demo = None
+        self._live.stop()
+
+    def attach(self, demo: Demo) -> None:
+        """Show the files' progress from now on."""
+        self._demo = demo
+
+    def step(self, title: str) -> None:
+        self._title = title
+        self._step_started = time.monotonic()
+
+    def done(self, detail: str, *, ok: bool = True) -> None:
+        mark = "[green]✓[/]" if ok else "[yellow]○[/]"
+        elapsed = time.monotonic() - self._step_started
+        self._console.print(
+            f"{mark} {self._title} [dim]({elapsed:.1f} s)[/]", highlight=False, soft_wrap=True
+        )
+        self._console.print(f"  [dim]{detail}[/]", highlight=False, soft_wrap=True)
+        self._title = ""
+
+    def failed(self, message: str, statuses: Sequence[FileStatus], log_tail: Sequence[str]) -> None:
+        """Why the demo stopped, and where each file had got to."""
+        self.stop()
+        self._console.print(f"[bold red]✗ {self._title or 'demo'}:[/] {message}", highlight=False)
+        if statuses:
+            self._console.print(_status_table(statuses, title="where each file got to"))
+        if log_tail:
+            self._console.print("[dim]last worker log lines:[/]")
+            for line in log_tail:
+                self._console.print(Text(line, style="dim"), soft_wrap=True)
+
+    def _render(self) -> RenderableType:
+        parts: list[RenderableType] = []
+        if self._title:
+            elapsed = time.monotonic() - self._step_started
+            parts.append(Spinner("dots", Text(f"{self._title} … {elapsed:.1f} s")))
+        demo = self._demo
+        if demo is not None:
+            parts.append(_status_table(demo.status(), title=None))
+            parts.append(Text(f"worker: {demo.deliveries()} messages received", style="dim"))
+        return Group(*parts)
+
+
+def _status_table(statuses: Sequence[FileStatus], *, title: str | None) -> Table:
+    table = Table(title=title, box=None, pad_edge=False, show_header=True, header_style="dim")
+    table.add_column("")
+    table.add_column("file (as Django stores it)")
+    table.add_column("story")
+    table.add_column("now")
+    for status in statuses:
+        mark = "[green]●[/]" if status.done else "[yellow]○[/]"
+        table.add_row(mark, status.name, str(status.story), status.status)
+    return table
+
+
+def print_report(console: Console, report: DemoReport) -> None:
+    """The rows as the app reads them, what happened to each event, and the verdict."""
+    rows = Table(title=f"{report.table} after the demo", title_justify="left")
+    rows.add_column("file")
+    rows.add_column("how", no_wrap=True)
+    rows.add_column("filled by")
+    rows.add_column("size_bytes", justify="right")
+    rows.add_column("upload → row", justify="right")
+    rows.add_column("")
+    for row in report.rows:
+        size = "NULL" if row.size is None else f"{row.size:,}"
+        how = str(row.story) if row.upload.value == "PutObject" else f"{row.story}, {row.upload}"
+        latency = "" if row.latency_s is None else f"{row.latency_s:.2f} s"
+        if not row.checked:
+            mark = "[yellow]pending[/]"
+        elif row.ok:
+            mark = "[green]✓[/]"
+        else:
+            mark = f"[red]✗ expected {row.expected:,}[/]"
+        filled_by = _FILLED_BY.get(row.filled_by, row.filled_by)
+        rows.add_row(row.name, how, filled_by, size, latency, mark)
+    console.print(rows)
+
+    outcomes = Table(title="outcomes", title_justify="left", show_header=False)
+    outcomes.add_column()
+    outcomes.add_column(justify="right")
+    for label, count in report.outcomes:
+        outcomes.add_row(label, str(count))
+    for label, count in report.worker:
+        outcomes.add_row(f"[dim]worker: {label}[/]", f"[dim]{count}[/]")
+    console.print(outcomes)
+
+    if report.latency_median_s is not None and report.latency_p95_s is not None:
+        console.print(
+            f"upload → row latency: median [bold]{report.latency_median_s:.2f} s[/], "
+            f"p95 [bold]{report.latency_p95_s:.2f} s[/] "
+            "[dim](event path only; includes the late row's wait)[/]",
+            highlight=False,
+        )
+    console.print(
+        f"S3 requests to show these {len(report.rows)} sizes: "
+        f"[bold]{report.head_requests_filefield}[/] HEADs per page view with FileField.size, "
+        f"[bold green]{report.head_requests_now}[/] reading size_bytes",
+        highlight=False,
+    )
+    if report.overrides:
+        changes = "; ".join(
+            f"{name} {demo} (deployed: {deployed})" for name, deployed, demo in report.overrides
+        )
+        console.print(f"[dim]demo timings: {changes}[/]", highlight=False, soft_wrap=True)
+    for tool in report.not_run:
+        console.print(
+            f"[yellow]size-recorder {tool} is not in this build yet: its rows are shown as "
+            "pending, not checked[/]",
+            highlight=False,
+        )
+    if report.ok:
+        checked = sum(1 for row in report.rows if row.checked)
+        console.print(
+            f"[bold green]✓ all {checked} checked rows hold the right size[/] "
+            f"({report.elapsed_s:.1f} s)",
+            highlight=False,
+        )
+    else:
+        console.print(f"[bold red]✗ {len(report.problems)} row(s) are wrong:[/]", highlight=False)
+        for problem in report.problems:
+            console.print(f"  {problem}", highlight=False, soft_wrap=True)
+
+
+def print_access(console: Console, access: Access) -> None:
+    """How to look around the running endpoints with psql, the AWS CLI and size-recorder."""
+    endpoints, pipeline = access.endpoints, access.pipeline
+    exports = {**endpoints.aws_environment(), **access.recorder_environment}
+    lines = [
+        "[bold]The endpoints stay up until Ctrl-C; the worker keeps recording.[/]",
+        "",
+        "# in another shell:",
+        *(f"export {name}={shlex.quote(value)}" for name, value in exports.items()),
+        "",
+        f"aws s3 ls s3://{pipeline.bucket}/ --recursive",
+        f"aws s3 cp ./some-file s3://{pipeline.bucket}/media/uploads/some-file",
+        f"aws sqs get-queue-attributes --queue-url {pipeline.queue_url} --attribute-names All",
+        f"aws sqs receive-message --queue-url {pipeline.dlq_url}",
+        f"{endpoints.psql_command()} -c "
+        + shlex.quote(f"SELECT id, file, size_bytes FROM {access.table.qualified} ORDER BY id"),
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=line.startswith("[bold]"))

@@ -1,0 +1,177 @@
+"""Local stand-ins for AWS and Postgres: moto's server and an embedded Postgres, on 127.0.0.1.
+
+`local_endpoints()` starts them in a private temporary directory and stops and deletes all of it
+on the way out, also when the demo is interrupted, so a run leaves no process, socket or file
+behind. Nothing here touches a real AWS account: every client gets the moto endpoint and fake
+credentials explicitly, whatever the caller's environment holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from size_recorder import constants as c
+
+REGION = "us-east-1"
+# moto accepts any credentials; these only have to exist so boto3 never looks for real ones.
+FAKE_ACCESS_KEY_ID = "demo"
+FAKE_SECRET_ACCESS_KEY = "demo"  # noqa: S105 - moto's fake credentials, not a secret
+
+INSTALL_HINT = "install the demo extra: pip install 'size-recorder[demo]' (make demo does this)"
+
+
+class DemoSetupError(RuntimeError):
+    """Something the demo needs is missing or would not start; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where the demo's AWS and Postgres live while it runs."""
+
+    aws_endpoint_url: str
+    database_url: str
+    embedded_postgres: bool
+    workdir: Path
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to moto, immune to AWS_PROFILE or real credentials around it."""
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            region_name=REGION,
+        )
+        return session.client(service, endpoint_url=self.aws_endpoint_url)
+
+    def aws_environment(self) -> dict[str, str]:
+        """The variables that point the AWS CLI, boto3 and `size-recorder` at moto."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+    def psql_command(self) -> str:
+        """A psql invocation for this database (the bundled psql when none is installed)."""
+        if not self.embedded_postgres:
+            return f'psql "${c.ENV_DATABASE_URL}"'
+        psql = shutil.which("psql") or _bundled_psql()
+        return f"{psql} '{self.database_url}'"
+
+
+@contextmanager
+def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
+    """moto on a free port and Postgres (embedded, or `database_url`), cleaned up on exit."""
+    workdir = Path(tempfile.mkdtemp(prefix="size-recorder-demo-"))
+    stack = ExitStack()
+    try:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        aws_endpoint_url = stack.enter_context(_moto_server())
+        embedded = database_url is None
+        if database_url is None:
+            database_url = stack.enter_context(_embedded_postgres(workdir))
+        yield Endpoints(aws_endpoint_url, database_url, embedded, workdir)
+    finally:
+        with interrupts_deferred():
+            stack.close()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Let cleanup finish even when Ctrl-C is pressed again while it runs.
+
+    A second interrupt in the middle of stopping Postgres would leave its process and data
+    directory behind, which is exactly what the demo promises not to do.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _moto_server() -> Iterator[str]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise DemoSetupError(f"moto's server is not installed ({exc}); {INSTALL_HINT}") from None
+    # werkzeug logs every request to stderr even with verbose=False, and a traceback for each
+    # action moto lacks (replay tries SQS's move task first, then falls back): the demo has its
+    # own display, and the fallback is expected.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.CRITICAL)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    try:
+        server.start()
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+
+
+@contextmanager
+def _embedded_postgres(workdir: Path) -> Iterator[str]:
+    pgserver = _import_pgserver(workdir / "run")
+    try:
+        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+    except Exception as exc:
+        raise DemoSetupError(
+            f"the embedded Postgres did not start ({exc}); set {c.ENV_DATABASE_URL} to use a "
+            "running server instead"
+        ) from exc
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+def _import_pgserver(runtime_dir: Path) -> Any:
+    """Import pgserver with its lock file somewhere that exists and is ours.
+
+    pgserver reads XDG_RUNTIME_DIR once, at import, and without it falls back to a directory
+    under /tmp that outlives the demo (or to /run/user/<uid>, often missing in containers and
+    CI). An existing XDG_RUNTIME_DIR is what the variable is for, so it is kept.
+    """
+    if "pgserver" not in sys.modules:
+        current = os.environ.get("XDG_RUNTIME_DIR")
+        if not current or not Path(current).is_dir():
+            runtime_dir.mkdir(mode=0o700)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+        try:
+            import pgserver
+        except ImportError as exc:
+            raise DemoSetupError(f"pgserver is not installed ({exc}); {INSTALL_HINT}") from None
+        finally:
+            if current is None:
+                os.environ.pop("XDG_RUNTIME_DIR", None)
+            else:
+                os.environ["XDG_RUNTIME_DIR"] = current
+    import pgserver
+
+    return pgserver
+
+
+def _bundled_psql() -> str:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / "psql")
