@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from size_recorder import __version__
 
 # Subcommand modules under size_recorder.cli; each defines add_parser(subparsers) and run(args).
-COMMANDS = ("worker", "replay", "backfill", "demo")
+COMMANDS = ("worker", "replay", "backfill", "check", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,17 +9,13 @@ from size_recorder import sqs
 from size_recorder.cli.common import (
     CommandError,
     StopFlag,
-    console,
     fail,
     load_settings,
     open_recorder,
     print_summary,
 )
-from size_recorder.cli.tools import exit_status, positive_int, progress_bar
+from size_recorder.cli.tools import exit_status, positive_int, print_details, progress_bar
 from size_recorder.replay import ReplayError, ReplayMode, ReplayResult, replay_dlq
-
-# Failing messages listed one by one in the summary; the rest are counted.
-SHOWN_FAILURES = 50
 
 
 def add_parser(subparsers: Any) -> None:
@@ -74,11 +70,8 @@ def run(args: argparse.Namespace) -> int:
         "size-recorder replay", summary_rows(result, detailed=args.json), as_json=args.json
     )
     if not args.json:
-        for message in result.still_failing[:SHOWN_FAILURES]:
-            console.print(f"  {message.message_id}: {message.reason}", highlight=False)
-        hidden = len(result.still_failing) - SHOWN_FAILURES
-        if hidden > 0:
-            console.print(f"  ... and {hidden} more (use --json for all)")
+        failing = [f"{m.message_id}: {m.reason}" for m in result.still_failing]
+        print_details(failing, total=len(failing))
     return exit_status(dry_run=result.dry_run, complete=result.complete)
 
 

@@ -6,7 +6,7 @@ A progress bar on stderr, so stdout stays clean for `--json`; option types; the 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -80,3 +80,12 @@ def checked_settings() -> Settings:
     finally:
         store.close()
     return settings
+
+
+def print_details(lines: Sequence[str], *, total: int, shown: int = 50) -> None:
+    """Itemise what the summary counts (failing messages, drifting rows), to stderr."""
+    for line in lines[:shown]:
+        console.print(f"  {line}", highlight=False, markup=False)
+    hidden = total - min(len(lines), shown)
+    if hidden > 0:
+        console.print(f"  ... and {hidden} more (--json lists what was kept)", highlight=False)

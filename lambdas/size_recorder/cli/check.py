@@ -1,0 +1,98 @@
+"""`size-recorder check`: report rows whose size drifted from S3; `--fix` repairs the sizes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from size_recorder import s3
+from size_recorder.check import CheckResult, check
+from size_recorder.cli.common import CommandError, StopFlag, fail, print_summary
+from size_recorder.cli.tools import (
+    checked_settings,
+    exit_status,
+    page_size,
+    print_details,
+    progress_bar,
+)
+from size_recorder.rows import RowStore
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="compare recorded sizes with an S3 listing and report (or --fix) drift",
+        description="List the bucket under the prefix and compare each object's size with its "
+        "row: sizes that differ, rows whose object is gone, rows still NULL. --fix sets the "
+        "sizes that differ; gone and NULL rows are only reported (backfill fills NULL rows).",
+    )
+    parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
+    parser.add_argument(
+        "--prefix", default="", help="only objects under this key prefix (default: all)"
+    )
+    parser.add_argument("--fix", action="store_true", help="repair the sizes that differ")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --fix: count what would be repaired"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=page_size,
+        default=s3.MAX_PAGE_SIZE,
+        help="objects per listing request (1-1000, default 1000)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = checked_settings()
+    except CommandError as exc:
+        return fail(str(exc))
+    rows = RowStore.from_settings(settings)
+    try:
+        with progress_bar("check: listing") as update:
+            result = check(
+                settings=settings,
+                rows=rows,
+                client=s3.s3_client(),
+                bucket=args.bucket,
+                prefix=args.prefix,
+                fix=args.fix,
+                dry_run=args.dry_run,
+                page_size=args.page_size,
+                should_stop=StopFlag().install(),
+                on_progress=lambda listed: update(listed, None),
+            )
+    finally:
+        rows.close()
+    print_summary(
+        "size-recorder check", summary_rows(result, detailed=args.json), as_json=args.json
+    )
+    if not args.json:
+        print_details(
+            [f"{d.kind}: {d.key} (row {d.recorded}, S3 {d.actual})" for d in result.examples],
+            total=result.drift,
+        )
+    return exit_status(dry_run=result.dry_run, complete=result.complete)
+
+
+def summary_rows(result: CheckResult, *, detailed: bool) -> dict[str, Any]:
+    """The summary; `detailed` adds the first drifting rows (for --json)."""
+    rows: dict[str, Any] = {
+        "objects listed": result.objects_listed,
+        "S3 requests": result.s3_requests,
+        "objects outside every prefix": result.outside_targets,
+        "rows whose size differs": result.counts["differs"],
+        "rows whose object is gone": result.counts["gone"],
+        "rows still NULL (run backfill)": result.counts["still null"],
+    }
+    if result.fix:
+        rows["rows that would be fixed" if result.dry_run else "rows fixed"] = result.fixed
+    rows["interrupted"] = result.interrupted
+    if detailed:
+        rows["drift"] = [
+            {"kind": d.kind, "key": d.key, "recorded": d.recorded, "actual": d.actual}
+            for d in result.examples
+        ]
+    return rows
