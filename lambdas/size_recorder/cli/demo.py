@@ -19,6 +19,7 @@ from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, console, fail
 
 # What a shell reports for a command ended by Ctrl-C.
 EXIT_INTERRUPTED = 130
+REPORT_MIN_WIDTH = 110
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 json.dump(report.as_dict(), sys.stdout, ensure_ascii=False)
                 sys.stdout.write("\n")
             else:
-                print_report(Console(), report)
+                print_report(_report_console(), report)
             if args.keep:
                 print_access(console, demo.access())
                 _wait_for_interrupt()
@@ -80,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if args.keep:
         console.print("stopped: everything the demo started was stopped and deleted")
     return code
+
+
+def _report_console() -> Console:
+    """stdout; at least 110 columns when it is not a terminal (a pipe, CI, a test), where rich
+    would otherwise assume 80 and wrap every file name."""
+    out = Console()
+    return out if out.is_terminal else Console(width=max(out.width, REPORT_MIN_WIDTH))
 
 
 def _wait_for_interrupt() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.spinner import Spinner
@@ -21,16 +22,6 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from size_recorder.demo.runner import Access, Demo, DemoReport, FileStatus
-
-# How each way of getting a size reads in the final table.
-_FILLED_BY = {
-    "recorded": "worker, first delivery",
-    "unmatched → recorded": "worker, after unmatched retries",
-    "replay": "DLQ → size-recorder replay",
-    "backfill": "size-recorder backfill",
-    "DLQ": "still in the DLQ",
-    "not filled": "not filled",
-}
 
 
 class DemoDisplay:
@@ -119,25 +110,22 @@ def _status_table(statuses: Sequence[FileStatus], *, title: str | None) -> Table
 
 def print_report(console: Console, report: DemoReport) -> None:
     """The rows as the app reads them, what happened to each event, and the verdict."""
-    rows = Table(title=f"{report.table} after the demo", title_justify="left")
-    rows.add_column("file")
-    rows.add_column("how", no_wrap=True)
-    rows.add_column("filled by")
+    rows = Table(title=f"{report.table} after the demo", title_justify="left", box=box.SIMPLE)
+    rows.add_column("file (as Django stores it)")
+    rows.add_column("what happened")
     rows.add_column("size_bytes", justify="right")
     rows.add_column("upload → row", justify="right")
     rows.add_column("")
     for row in report.rows:
         size = "NULL" if row.size is None else f"{row.size:,}"
-        how = str(row.story) if row.upload.value == "PutObject" else f"{row.story}, {row.upload}"
         latency = "" if row.latency_s is None else f"{row.latency_s:.2f} s"
         if not row.checked:
-            mark = "[yellow]pending[/]"
+            mark = "[yellow]not checked[/]"
         elif row.ok:
             mark = "[green]✓[/]"
         else:
             mark = f"[red]✗ expected {row.expected:,}[/]"
-        filled_by = _FILLED_BY.get(row.filled_by, row.filled_by)
-        rows.add_row(row.name, how, filled_by, size, latency, mark)
+        rows.add_row(row.name, row.path, size, latency, mark)
     console.print(rows)
 
     outcomes = Table(title="outcomes", title_justify="left", show_header=False)

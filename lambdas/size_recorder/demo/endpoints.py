@@ -75,7 +75,9 @@ class Endpoints:
 @contextmanager
 def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
     """moto on a free port and Postgres (embedded, or `database_url`), cleaned up on exit."""
-    workdir = Path(tempfile.mkdtemp(prefix="size-recorder-demo-"))
+    # Short names: Postgres's socket lives in here, and socket paths are limited to ~104 bytes
+    # (macOS's TMPDIR alone takes ~50).
+    workdir = Path(tempfile.mkdtemp(prefix="size-recorder-"))
     stack = ExitStack()
     try:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -133,7 +135,7 @@ def _moto_server() -> Iterator[str]:
 def _embedded_postgres(workdir: Path) -> Iterator[str]:
     pgserver = _import_pgserver(workdir / "run")
     try:
-        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+        server = pgserver.get_server(workdir / "pg", cleanup_mode="delete")
     except Exception as exc:
         raise DemoSetupError(
             f"the embedded Postgres did not start ({exc}); set {c.ENV_DATABASE_URL} to use a "

@@ -97,7 +97,8 @@ class RowReport:
     upload: Upload
     expected: int
     size: int | None
-    filled_by: str
+    filled_by: str  # recorded | unmatched → recorded | replay | backfill | DLQ | not filled
+    path: str  # what happened, in order: "PutObject → 2 unmatched → row → recorded"
     latency_s: float | None
     checked: bool = True  # False while the tool that fills this row is not available
 
@@ -140,6 +141,7 @@ class DemoReport:
                     "expected": r.expected,
                     "size_bytes": r.size,
                     "filled_by": r.filled_by,
+                    "path": r.path,
                     "latency_s": r.latency_s,
                     "checked": r.checked,
                     "ok": r.ok,
@@ -674,13 +676,27 @@ class Demo:
         not_run: Sequence[str],
     ) -> RowReport:
         state = self._state
-        filled_by = _path(state.outcomes.get(demo_file.key, []), demo_file.name, state)
+        outcomes = state.outcomes.get(demo_file.key, [])
+        filled_by = _path(outcomes, demo_file.name, state)
         tool = {Story.BEFORE_RECORDER: "backfill", Story.ROW_AFTER_DLQ: "replay"}.get(
             demo_file.story
         )
         checked = tool not in not_run
         if not checked:
             filled_by = f"{tool} not run"
+        steps = [] if demo_file.story is Story.BEFORE_RECORDER else [str(demo_file.upload)]
+        unmatched = outcomes.count(Outcome.UNMATCHED)
+        if unmatched:
+            steps.append(f"{unmatched} unmatched")
+        if demo_file.name in state.in_dlq:
+            steps.append("DLQ")
+        row_at = state.row_at.get(demo_file.name)
+        uploaded_at = state.uploaded_at.get(demo_file.name)
+        if row_at is not None and uploaded_at is not None:
+            steps.insert(0 if row_at < uploaded_at else len(steps), "row")
+        if demo_file.story is Story.BEFORE_RECORDER:
+            steps.append("in the bucket before the recorder")
+        steps.append(filled_by.removeprefix("unmatched → "))
         return RowReport(
             name=demo_file.name,
             story=demo_file.story,
@@ -688,6 +704,7 @@ class Demo:
             expected=demo_file.size,
             size=size,
             filled_by=filled_by,
+            path=" → ".join(steps),
             latency_s=latency,
             checked=checked,
         )
