@@ -11,6 +11,8 @@ a parameter.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +25,9 @@ from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
 # Integer types that hold a byte count; anything else is a configuration mistake.
 _SIZE_TYPES = frozenset({"bigint", "integer", "smallint", "numeric"})
 _TEXT_TYPES = ("text", "character varying", "character")
+
+# Below this much of the write's time budget, a retry on a new connection is not attempted.
+_MIN_RETRY_MS = 100
 
 _STATUS = {status.value: status for status in WriteStatus}
 
@@ -47,6 +52,9 @@ class PostgresStore:
     def write(
         self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
     ) -> dict[Target, dict[str, WriteStatus]]:
+        # `timeout_ms` bounds the whole write, retry included: the recorder derives it from the
+        # function's remaining time, so a retry must not start a fresh timeout of its own.
+        deadline = time.monotonic() + timeout_ms / 1000
         conn, reused = self._connection()
         try:
             return self._write(conn, writes, timeout_ms)
@@ -54,12 +62,18 @@ class PostgresStore:
             if not conn.broken or not reused:
                 self._discard_if_broken()
                 raise StoreError(_describe(exc)) from exc
+            lost = exc
         # A reused connection died under us: after a Lambda freeze/thaw the socket is often
         # gone. The write is idempotent, so one retry on a fresh connection is safe.
         self._discard_if_broken()
-        conn, _ = self._connection()
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms < _MIN_RETRY_MS:
+            raise StoreError(f"{_describe(lost)}; no time left to retry") from lost
+        conn, _ = self._connection(
+            connect_timeout_s=min(self._connect_timeout_s, max(2, math.ceil(left_ms / 1000)))
+        )
         try:
-            return self._write(conn, writes, timeout_ms)
+            return self._write(conn, writes, left_ms)
         except psycopg.Error as exc:
             self._discard_if_broken()
             raise StoreError(_describe(exc)) from exc
@@ -73,7 +87,9 @@ class PostgresStore:
             self._conn.close()
             self._conn = None
 
-    def _connection(self) -> tuple[psycopg.Connection[Any], bool]:
+    def _connection(
+        self, *, connect_timeout_s: int | None = None
+    ) -> tuple[psycopg.Connection[Any], bool]:
         if self._conn is not None and not self._conn.closed:
             return self._conn, True
         try:
@@ -85,7 +101,7 @@ class PostgresStore:
         try:
             conn = psycopg.connect(
                 conninfo,
-                connect_timeout=self._connect_timeout_s,
+                connect_timeout=connect_timeout_s or self._connect_timeout_s,
                 # Server-side prepared statements break behind RDS Proxy and PgBouncer.
                 prepare_threshold=None,
                 application_name="size-recorder",

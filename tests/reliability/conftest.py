@@ -15,21 +15,24 @@ import json
 import os
 import pwd
 import random
+import shutil
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from tests.conftest import DocumentsTable, load_event
 
 from size_recorder.config import Settings
 from size_recorder.recorder import Message, Recorder
 from size_recorder.runtime import build_recorder
 from size_recorder.store import PostgresStore
+from tests.conftest import DocumentsTable, load_event
 
 PASSWORD_GROUP = "password_required"
 
@@ -48,7 +51,7 @@ class PrivatePostgres:
     @property
     def url(self) -> str:
         """Superuser over the Unix socket (libpq never uses TLS on a socket)."""
-        return f"postgresql://postgres@/postgres?host={self.socket_dir}"
+        return f"postgresql://postgres@/postgres?host={self.socket_dir}&port={self.port}"
 
     def tcp_url(self, *, user: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}" if password is not None else user
@@ -181,7 +184,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         conf.write(
             f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
             f"unix_socket_directories = '{info.socket_dir}'\n"
-            f"ssl = on\nssl_cert_file = '{cert_file}'\nssl_key_file = '{key_file}'\n"
             "password_encryption = 'scram-sha-256'\n"
         )
     hba = pgdata / "pg_hba.conf"
@@ -205,6 +207,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     if not pg.is_up():
         pg.start()
     server.cleanup()  # type: ignore[attr-defined]
+    shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -270,6 +273,8 @@ class Delivery:
     rng: random.Random = field(
         default_factory=lambda: random.Random(8)  # noqa: S311 - reproducible shuffles, not secrets
     )
+    # Between rounds, as a visibility timeout would make SQS wait before redelivering.
+    pause_s: float = 0.0
     rounds: int = 0
     deliveries: int = 0
     failures: int = 0
@@ -298,3 +303,66 @@ class Delivery:
             assert self.rounds <= max_rounds, f"{len(pending)} messages never acknowledged"
             pending = self.once(pending)
             self.rng.shuffle(pending)
+            if pending and self.pause_s:
+                time.sleep(self.pause_s)
+
+
+@dataclass
+class LambdaContext:
+    """What Lambda passes as `context`, with a real deadline: the time left shrinks as it runs."""
+
+    timeout_ms: int = 30_000
+    function_name: str = "size-recorder"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:size-recorder"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
+
+
+def sqs_event(
+    *bodies: str, queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q"
+) -> dict[str, Any]:
+    """An SQS → Lambda event with one record per body (message ids m0, m1, ...)."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"handle-{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def recorder_pids(url: str) -> list[int]:
+    """Backends of recorders connected to the server at `url`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'size-recorder'"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def wait_for_lock_wait(url: str, *, timeout_s: float = 10) -> int:
+    """The pid of a recorder backend once it waits on a row lock."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'size-recorder'"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            time.sleep(0.02)
+    raise AssertionError("the recorder never waited on the lock")

@@ -12,7 +12,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import load_event
 
 from size_recorder.events import (
     MAX_KEY_BYTES,
@@ -22,6 +21,7 @@ from size_recorder.events import (
     Skipped,
     parse_body,
 )
+from tests.conftest import load_event
 
 # Postgres' bigint, the widest size column the store accepts.
 MAX_SIZE = 2**63 - 1
