@@ -25,7 +25,8 @@ from enum import StrEnum
 from typing import Any
 
 from size_recorder import sqs
-from size_recorder.events import EventParseError, Invalid, parse_body
+from size_recorder.config import Settings
+from size_recorder.events import EventParseError, Invalid, ObjectCreated, ParsedEntry, parse_body
 from size_recorder.recorder import Message, Recorder
 
 # Messages that stay in the DLQ are hidden this long while a run goes on, so a run that lasts
@@ -131,7 +132,7 @@ def replay_dlq(
         run = _drain(
             client,
             dlq_url,
-            handle=(_peek if dry_run else _direct_handler(recorder)),
+            handle=_peek_handler(recorder.settings) if dry_run else _direct_handler(recorder),
             limit=limit,
             batch_size=batch_size,
             wait_seconds=wait_seconds,
@@ -209,24 +210,36 @@ def _drain(
     return run
 
 
-def _peek(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
+def _peek_handler(settings: Settings) -> _Handler:
     """Dry run: read each message, say which ones cannot be recorded as they are, change nothing.
 
     Whether a row exists is not checked (that would need the write); bodies that do not parse
     and records that are invalid are listed, because no replay can repair those.
     """
-    for message in messages:
-        try:
-            entries = parse_body(message.body)
-        except EventParseError as exc:
-            run.keep(message, f"invalid: {exc}")
-            run.outcomes["invalid"] += 1
-            continue
-        invalid = [e.reason for e in entries if isinstance(e, Invalid)]
-        if invalid:
-            run.keep(message, "; ".join(f"invalid: {reason}" for reason in invalid))
-        run.outcomes["invalid"] += len(invalid)
-        run.outcomes["to write"] += len(entries) - len(invalid)
+
+    def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
+        for message in messages:
+            try:
+                entries = parse_body(message.body)
+            except EventParseError as exc:
+                run.keep(message, f"invalid: {exc}")
+                run.outcomes["invalid"] += 1
+                continue
+            invalid = [e.reason for e in entries if isinstance(e, Invalid)]
+            if invalid:
+                run.keep(message, "; ".join(f"invalid: {reason}" for reason in invalid))
+            run.outcomes.update(_would(settings, entry) for entry in entries)
+
+    return handle
+
+
+def _would(settings: Settings, entry: ParsedEntry) -> str:
+    """What the core would do with a parsed entry, short of asking the database."""
+    if isinstance(entry, Invalid):
+        return "invalid"
+    if isinstance(entry, ObjectCreated) and settings.route(entry.bucket, entry.key) is not None:
+        return "to write"
+    return "skipped"
 
 
 def _direct_handler(recorder: Recorder) -> _Handler:

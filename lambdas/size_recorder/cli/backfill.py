@@ -8,8 +8,7 @@ from typing import Any
 from size_recorder import s3
 from size_recorder.backfill import BackfillMethod, BackfillResult, backfill
 from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
-from size_recorder.cli.tools import checked_settings, exit_status, page_size, progress_bar
-from size_recorder.rows import RowStore
+from size_recorder.cli.tools import exit_status, page_size, row_session
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,12 +49,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = checked_settings()
-    except CommandError as exc:
-        return fail(str(exc))
-    rows = RowStore.from_settings(settings)
-    try:
-        with progress_bar(f"backfill ({args.method})") as update:
+        with row_session(f"backfill ({args.method})") as (settings, rows, update):
             result = backfill(
                 settings=settings,
                 rows=rows,
@@ -69,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
                 should_stop=StopFlag().install(),
                 on_progress=lambda p: update(p.done, p.total),
             )
-    finally:
-        rows.close()
+    except CommandError as exc:
+        return fail(str(exc))
     print_summary("size-recorder backfill", summary_rows(result), as_json=args.json)
     if result.interrupted and result.last_key and not args.json:
         console.print(f"interrupted: resume with --start-after {result.last_key!r}")

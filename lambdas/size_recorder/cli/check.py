@@ -8,14 +8,7 @@ from typing import Any
 from size_recorder import s3
 from size_recorder.check import CheckResult, check
 from size_recorder.cli.common import CommandError, StopFlag, fail, print_summary
-from size_recorder.cli.tools import (
-    checked_settings,
-    exit_status,
-    page_size,
-    print_details,
-    progress_bar,
-)
-from size_recorder.rows import RowStore
+from size_recorder.cli.tools import exit_status, page_size, print_details, row_session
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,12 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = checked_settings()
-    except CommandError as exc:
-        return fail(str(exc))
-    rows = RowStore.from_settings(settings)
-    try:
-        with progress_bar("check: listing") as update:
+        with row_session("check: listing") as (settings, rows, update):
             result = check(
                 settings=settings,
                 rows=rows,
@@ -64,14 +52,17 @@ def run(args: argparse.Namespace) -> int:
                 should_stop=StopFlag().install(),
                 on_progress=lambda listed: update(listed, None),
             )
-    finally:
-        rows.close()
+    except CommandError as exc:
+        return fail(str(exc))
     print_summary(
         "size-recorder check", summary_rows(result, detailed=args.json), as_json=args.json
     )
     if not args.json:
         print_details(
-            [f"{d.kind}: {d.key} (row {d.recorded}, S3 {d.actual})" for d in result.examples],
+            [
+                f"{d.kind}: {d.key} (row: {_size(d.recorded)}, S3: {_size(d.actual, 'no object')})"
+                for d in result.examples
+            ],
             total=result.drift,
         )
     return exit_status(dry_run=result.dry_run, complete=result.complete)
@@ -96,3 +87,7 @@ def summary_rows(result: CheckResult, *, detailed: bool) -> dict[str, Any]:
             for d in result.examples
         ]
     return rows
+
+
+def _size(value: int | None, missing: str = "NULL") -> str:
+    return missing if value is None else f"{value:,} bytes"

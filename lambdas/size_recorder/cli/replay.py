@@ -14,7 +14,13 @@ from size_recorder.cli.common import (
     open_recorder,
     print_summary,
 )
-from size_recorder.cli.tools import exit_status, positive_int, print_details, progress_bar
+from size_recorder.cli.tools import (
+    exit_status,
+    operator_errors,
+    positive_int,
+    print_details,
+    progress_bar,
+)
 from size_recorder.replay import ReplayError, ReplayMode, ReplayResult, replay_dlq
 
 
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Direct mode writes to Postgres, so its configuration is checked before anything moves.
         recorder = open_recorder(load_settings()) if mode is ReplayMode.DIRECT else None
-        with progress_bar(f"replay ({mode})") as update:
+        with operator_errors(), progress_bar(f"replay ({mode})") as update:
             result = replay_dlq(
                 client=sqs.sqs_client(),
                 dlq_url=args.dlq_url,
@@ -88,14 +94,19 @@ def summary_rows(result: ReplayResult, *, detailed: bool) -> dict[str, Any]:
         rows["move task status"] = result.task_status
     if result.task_failure:
         rows["move task failure"] = result.task_failure
+    if result.dry_run and result.mode is ReplayMode.REDRIVE:
+        return rows  # a redrive dry run only says how many and where to
     rows["received"] = result.received
     if result.mode is ReplayMode.REDRIVE:
         rows["moved to source queue"] = result.moved
-    else:
+    elif not result.dry_run:
         rows["recorded and deleted"] = result.recorded
-        rows.update({f"records {name}": n for name, n in sorted(result.outcomes.items())})
-    rows["left in DLQ"] = len(result.still_failing)
-    rows["DLQ emptied"] = result.drained and not result.still_failing
+    rows.update({f"records {name}": n for name, n in sorted(result.outcomes.items())})
+    if result.dry_run:
+        rows["messages no replay can repair"] = len(result.still_failing)
+    else:
+        rows["messages still failing"] = len(result.still_failing)
+        rows["DLQ emptied"] = result.drained and not result.still_failing
     if detailed:
         rows["still failing"] = [
             {"message_id": m.message_id, "reason": m.reason} for m in result.still_failing

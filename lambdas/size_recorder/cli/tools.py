@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, console, load_settings
 from size_recorder.config import ConfigError, Settings
 from size_recorder.recorder import StoreError
+from size_recorder.rows import RowStore
 from size_recorder.runtime import build_recorder
 from size_recorder.s3 import MAX_PAGE_SIZE
 
@@ -64,6 +65,34 @@ def exit_status(*, dry_run: bool, complete: bool) -> int:
     """1 when something was left unrepaired, so scripts and cron notice; a dry run repairs
     nothing by design, so it only fails on errors."""
     return EXIT_OK if dry_run or complete else EXIT_INCOMPLETE
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """AWS and database failures end the command with one line naming them, not a traceback:
+    a missing region or credentials, AccessDenied, an unreachable endpoint or database."""
+    import psycopg
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise CommandError(f"AWS: {exc}") from None
+    except psycopg.Error as exc:
+        raise CommandError(f"Postgres: {exc}") from None
+
+
+@contextmanager
+def row_session(description: str) -> Iterator[tuple[Settings, RowStore, Advance]]:
+    """What backfill and check run in: checked settings, a row store closed at the end, AWS
+    and database errors as one line, and a progress bar."""
+    settings = checked_settings()
+    rows = RowStore.from_settings(settings)
+    try:
+        with operator_errors(), progress_bar(description) as update:
+            yield settings, rows, update
+    finally:
+        rows.close()
 
 
 def checked_settings() -> Settings:
