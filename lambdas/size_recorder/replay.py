@@ -126,19 +126,24 @@ def replay_dlq(
     before = sqs.visible_count(client, dlq_url)
     progress = on_progress or (lambda _: None)
     total = before if limit is None else min(before, limit)
-    if mode is ReplayMode.DIRECT:
-        if recorder is None:
-            raise ValueError("direct replay needs a recorder")
-        run = _drain(
+
+    def drain(handle: _Handler, done: Callable[[_Run], int]) -> _Run:
+        return _drain(
             client,
             dlq_url,
-            handle=_peek_handler(recorder.settings) if dry_run else _direct_handler(recorder),
+            handle=handle,
             limit=limit,
             batch_size=batch_size,
             wait_seconds=wait_seconds,
             should_stop=should_stop,
-            on_progress=lambda run: progress(ReplayProgress(run.received, total)),
+            on_progress=lambda run: progress(ReplayProgress(done(run), total)),
         )
+
+    if mode is ReplayMode.DIRECT:
+        if recorder is None:
+            raise ValueError("direct replay needs a recorder")
+        handle = _peek_handler(recorder.settings) if dry_run else _direct_handler(recorder)
+        run = drain(handle, lambda run: run.received)
         return _result(run, ReplayMode.DIRECT, "direct", dry_run, before, None)
 
     destination = to_queue_url or _source_queue(client, dlq_url)
@@ -158,16 +163,7 @@ def replay_dlq(
         )
         if task is not None:
             return task
-    run = _drain(
-        client,
-        dlq_url,
-        handle=_copy_handler(destination),
-        limit=limit,
-        batch_size=batch_size,
-        wait_seconds=wait_seconds,
-        should_stop=should_stop,
-        on_progress=lambda run: progress(ReplayProgress(run.moved, total)),
-    )
+    run = drain(_copy_handler(destination), lambda run: run.moved)
     return _result(run, ReplayMode.REDRIVE, "copy", False, before, destination)
 
 

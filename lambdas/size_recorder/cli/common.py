@@ -15,6 +15,7 @@ from rich.table import Table
 from size_recorder.config import ConfigError, Settings
 from size_recorder.recorder import Recorder, StoreError
 from size_recorder.runtime import build_recorder
+from size_recorder.store import PostgresStore
 
 # Exit codes: 0 all done, 1 something left unrepaired/unrecorded, 2 configuration or usage error.
 EXIT_OK = 0
@@ -38,13 +39,18 @@ def load_settings() -> Settings:
 def open_recorder(settings: Settings) -> Recorder:
     """A recorder whose database and targets were checked now, not at the first message."""
     recorder, store = build_recorder(settings)
+    verify_store(store)
+    return recorder
+
+
+def verify_store(store: PostgresStore) -> None:
+    """Connect now and check the targets' tables and columns; failures become CommandError."""
     try:
         store.verify()
     except ConfigError as exc:
         raise CommandError(f"configuration error: {exc}") from None
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    return recorder
 
 
 def fail(message: str) -> int:

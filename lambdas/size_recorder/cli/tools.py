@@ -1,6 +1,7 @@
 """What the operator commands (replay, backfill, check) share beyond `cli.common`.
 
-A progress bar on stderr, so stdout stays clean for `--json`; option types; the exit status.
+A progress bar on stderr, so stdout stays clean for `--json`; option types; the exit status;
+one-line errors for AWS and database failures; the session backfill and check run in.
 """
 
 from __future__ import annotations
@@ -11,9 +12,15 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, console, load_settings
-from size_recorder.config import ConfigError, Settings
-from size_recorder.recorder import StoreError
+from size_recorder.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    CommandError,
+    console,
+    load_settings,
+    verify_store,
+)
+from size_recorder.config import Settings
 from size_recorder.rows import RowStore
 from size_recorder.runtime import build_recorder
 from size_recorder.s3 import MAX_PAGE_SIZE
@@ -101,11 +108,7 @@ def checked_settings() -> Settings:
     settings = load_settings()
     _, store = build_recorder(settings)
     try:
-        store.verify()
-    except ConfigError as exc:
-        raise CommandError(f"configuration error: {exc}") from None
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
+        verify_store(store)
     finally:
         store.close()
     return settings
