@@ -8,7 +8,7 @@ from typing import Any
 from size_recorder import s3
 from size_recorder.backfill import BackfillMethod, BackfillResult, backfill
 from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
-from size_recorder.cli.tools import exit_status, page_size, row_session
+from size_recorder.cli.tools import add_bucket_arguments, exit_status, row_session
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,21 +19,14 @@ def add_parser(subparsers: Any) -> None:
         "ListObjectsV2 under the prefix (one request per 1,000 objects); 'head' sends one HEAD "
         "per NULL row (for a few rows in a huge bucket). Safe to interrupt and run again.",
     )
-    parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
-    parser.add_argument(
-        "--prefix", default="", help="only objects under this key prefix (default: all)"
+    add_bucket_arguments(
+        parser, page_help="objects per listing request, or rows per page with head"
     )
     parser.add_argument(
         "--method",
         choices=[m.value for m in BackfillMethod],
         default=BackfillMethod.LIST.value,
         help="list (default) or head",
-    )
-    parser.add_argument(
-        "--page-size",
-        type=page_size,
-        default=s3.MAX_PAGE_SIZE,
-        help="objects per listing request, or rows per page with head (1-1000, default 1000)",
     )
     parser.add_argument(
         "--start-after",

@@ -8,7 +8,12 @@ from typing import Any
 from size_recorder import s3
 from size_recorder.check import CheckResult, check
 from size_recorder.cli.common import CommandError, StopFlag, fail, print_summary
-from size_recorder.cli.tools import exit_status, page_size, print_details, row_session
+from size_recorder.cli.tools import (
+    add_bucket_arguments,
+    exit_status,
+    print_details,
+    row_session,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,19 +24,10 @@ def add_parser(subparsers: Any) -> None:
         "row: sizes that differ, rows whose object is gone, rows still NULL. --fix sets the "
         "sizes that differ; gone and NULL rows are only reported (backfill fills NULL rows).",
     )
-    parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
-    parser.add_argument(
-        "--prefix", default="", help="only objects under this key prefix (default: all)"
-    )
+    add_bucket_arguments(parser, page_help="objects per listing request")
     parser.add_argument("--fix", action="store_true", help="repair the sizes that differ")
     parser.add_argument(
         "--dry-run", action="store_true", help="with --fix: count what would be repaired"
-    )
-    parser.add_argument(
-        "--page-size",
-        type=page_size,
-        default=s3.MAX_PAGE_SIZE,
-        help="objects per listing request (1-1000, default 1000)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(run=run)

@@ -60,6 +60,20 @@ def positive_int(raw: str) -> int:
     return value
 
 
+def add_bucket_arguments(parser: argparse.ArgumentParser, *, page_help: str) -> None:
+    """--bucket, --prefix and --page-size, spelled the same for backfill and check."""
+    parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
+    parser.add_argument(
+        "--prefix", default="", help="only objects under this key prefix (default: all)"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=page_size,
+        default=MAX_PAGE_SIZE,
+        help=f"{page_help} (1-{MAX_PAGE_SIZE}, default {MAX_PAGE_SIZE})",
+    )
+
+
 def page_size(raw: str) -> int:
     """An argparse type: 1 to 1,000, the most ListObjectsV2 returns per request."""
     value = positive_int(raw)
