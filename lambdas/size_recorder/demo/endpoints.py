@@ -8,6 +8,8 @@ credentials explicitly, whatever the caller's environment holds.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import shutil
@@ -78,9 +80,13 @@ def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
     # Short names: Postgres's socket lives in here, and socket paths are limited to ~104 bytes
     # (macOS's TMPDIR alone takes ~50).
     workdir = Path(tempfile.mkdtemp(prefix="size-recorder-"))
+    remove_workdir = functools.partial(shutil.rmtree, workdir, ignore_errors=True)
+    # Again at exit: pgserver's own exit hook, left armed when its start was interrupted,
+    # recreates its lock file under our directory after we removed it.
+    atexit.register(remove_workdir)
     stack = ExitStack()
     try:
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        stack.callback(remove_workdir)
         aws_endpoint_url = stack.enter_context(_moto_server())
         embedded = database_url is None
         if database_url is None:
@@ -92,21 +98,29 @@ def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
 
 
 @contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Let cleanup finish even when Ctrl-C is pressed again while it runs.
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt.
 
-    A second interrupt in the middle of stopping Postgres would leave its process and data
-    directory behind, which is exactly what the demo promises not to do.
+    An interrupt in the middle of starting or stopping Postgres would leave its process and
+    data directory behind, which is exactly what the demo promises not to do. The block gets
+    the list of signals held so far.
     """
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 @contextmanager
@@ -123,7 +137,8 @@ def _moto_server() -> Iterator[str]:
     werkzeug.setLevel(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     try:
-        server.start()
+        with interrupts_deferred():
+            server.start()
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
     finally:
@@ -134,17 +149,23 @@ def _moto_server() -> Iterator[str]:
 @contextmanager
 def _embedded_postgres(workdir: Path) -> Iterator[str]:
     pgserver = _import_pgserver(workdir / "run")
+    server = None
     try:
-        server = pgserver.get_server(workdir / "pg", cleanup_mode="delete")
-    except Exception as exc:
-        raise DemoSetupError(
-            f"the embedded Postgres did not start ({exc}); set {c.ENV_DATABASE_URL} to use a "
-            "running server instead"
-        ) from exc
-    try:
+        with interrupts_deferred() as interrupted:
+            try:
+                server = pgserver.get_server(workdir / "pg", cleanup_mode="delete")
+            except Exception as exc:
+                if interrupted:  # Ctrl-C reached initdb or pg_ctl too: not a setup problem
+                    raise KeyboardInterrupt from None
+                raise DemoSetupError(
+                    f"the embedded Postgres did not start ({exc}); set {c.ENV_DATABASE_URL} to "
+                    "use a running server instead"
+                ) from exc
         yield str(server.get_uri())
     finally:
-        server.cleanup()
+        if server is not None:
+            with interrupts_deferred():
+                server.cleanup()
 
 
 def _import_pgserver(runtime_dir: Path) -> Any:
