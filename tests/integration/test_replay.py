@@ -59,7 +59,8 @@ def test_replay_direct_records_what_it_can_and_lists_what_still_fails(
     assert summary["recorded and deleted"] == 2
     [failing] = summary["still failing"]
     assert "no row with file = 'uploads/c.pdf'" in failing["reason"]
-    assert dlq_count(pipeline.dlq_url) == 1
+    # ... and it is visible again, so the DLQ alarm still counts it
+    assert sqs.visible_count(boto3.client("sqs"), pipeline.dlq_url) == 1
 
 
 def test_replay_direct_interrupted_and_rerun_loses_nothing(
@@ -171,3 +172,22 @@ def test_replay_redrive_follows_the_native_move_task_to_completion() -> None:
     assert (result.method, result.moved, result.task_status) == ("move task", 5, "COMPLETED")
     assert result.complete
     assert [p.done for p in seen] == [2, 5]
+
+
+def test_replay_redrive_stops_when_sqs_refuses_the_move_task(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a role without sqs:StartMessageMoveTask: a refusal, not a missing feature
+    client = boto3.client("sqs", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "1"}})
+    stub.add_response("list_dead_letter_source_queues", {"queueUrls": [SOURCE_URL]})
+    stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": DLQ_ARN}})
+    stub.add_client_error("start_message_move_task", "AccessDenied", http_status_code=403)
+    monkeypatch.setattr(sqs, "sqs_client", lambda: client)
+
+    # WHEN the DLQ is redriven, THEN it stops with the reason instead of copying behind SQS's back
+    with stub:
+        assert replay("--dlq-url", DLQ_URL) == 2
+    stub.assert_no_pending_responses()
+    assert "AccessDenied" in capsys.readouterr().err
