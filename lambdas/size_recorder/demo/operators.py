@@ -1,18 +1,19 @@
 """The operator tools the demo runs after the event path: DLQ replay and backfill.
 
 They are the same functions `size-recorder replay` and `size-recorder backfill` call, given the
-demo's clients and settings instead of the environment. Each is imported only when its module is
-present, so a build without one still shows the event path up to the DLQ and says "not run" for
-the rest instead of failing.
+demo's clients and settings instead of the environment, so the demo shows what an operator's
+command does, not a re-enactment of it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
+from size_recorder.backfill import backfill as fill_null_sizes
 from size_recorder.config import Settings
+from size_recorder.replay import replay_dlq as replay
+from size_recorder.rows import RowStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,50 +22,36 @@ class ToolRun:
 
     command: str  # the equivalent command line, shown to the user
     summary: str
-    complete: bool
     s3_requests: int | None = None
 
 
-def available(module: str) -> bool:
-    return importlib.util.find_spec(f"size_recorder.{module}") is not None
-
-
-def replay_dlq(*, sqs: Any, dlq_url: str) -> ToolRun | None:
+def replay_dlq(*, sqs: Any, dlq_url: str) -> ToolRun:
     """`size-recorder replay --dlq-url URL`: redrive the DLQ to its source queue.
 
     The default mode, as an operator would run it once the row exists: the messages go back to
-    the queue the redrive policy names, and the running worker records them.
+    the queue whose redrive policy names the DLQ, and the running worker records them.
     """
-    if not available("replay"):
-        return None
-    from size_recorder.replay import replay_dlq as replay
-
     result = replay(client=sqs, dlq_url=dlq_url)
     failing = "; ".join(m.reason for m in result.still_failing)
     return ToolRun(
         command=f"size-recorder replay --dlq-url {dlq_url}",
         summary=f"{result.moved} of {result.in_dlq_before} message(s) moved back to the queue "
         f"({result.method})" + (f"; still failing: {failing}" if failing else ""),
-        complete=result.complete,
     )
 
 
-def backfill(*, settings: Settings, s3: Any, bucket: str, prefix: str) -> ToolRun | None:
+def backfill(*, settings: Settings, s3: Any, bucket: str, prefix: str) -> ToolRun:
     """`size-recorder backfill --bucket B --prefix P`: fill NULL sizes from an S3 listing."""
-    if not available("backfill"):
-        return None
-    from size_recorder.backfill import backfill as fill
-    from size_recorder.rows import RowStore
-
     rows = RowStore.from_settings(settings)
     try:
-        result = fill(settings=settings, rows=rows, client=s3, bucket=bucket, prefix=prefix)
+        result = fill_null_sizes(
+            settings=settings, rows=rows, client=s3, bucket=bucket, prefix=prefix
+        )
     finally:
         rows.close()
     return ToolRun(
         command=f"size-recorder backfill --bucket {bucket} --prefix {prefix}",
         summary=f"{result.filled} row(s) filled from {result.objects_listed} listed objects "
         f"with {result.s3_requests} S3 request(s), once",
-        complete=result.complete,
         s3_requests=result.s3_requests,
     )

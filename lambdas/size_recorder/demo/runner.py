@@ -30,6 +30,7 @@ from size_recorder.config import Settings
 from size_recorder.demo import operators
 from size_recorder.demo.database import SEQUENCER_COLUMN, DocumentsTable, SizeWatcher
 from size_recorder.demo.endpoints import Endpoints, local_endpoints
+from size_recorder.demo.operators import ToolRun
 from size_recorder.demo.pipeline import (
     DEMO_TIMINGS,
     DEPLOYED_TIMINGS,
@@ -100,11 +101,10 @@ class RowReport:
     filled_by: str  # recorded | unmatched → recorded | replay | backfill | DLQ | not filled
     path: str  # what happened, in order: "PutObject → 2 unmatched → row → recorded"
     latency_s: float | None
-    checked: bool = True  # False while the tool that fills this row is not available
 
     @property
     def ok(self) -> bool:
-        return not self.checked or self.size == self.expected
+        return self.size == self.expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,6 @@ class DemoReport:
     head_requests_now: int  # ... and reading size_bytes instead
     overrides: tuple[tuple[str, str, str], ...]
     worker: tuple[tuple[str, int], ...]
-    not_run: tuple[str, ...]
     problems: tuple[str, ...]
     elapsed_s: float
 
@@ -143,7 +142,6 @@ class DemoReport:
                     "filled_by": r.filled_by,
                     "path": r.path,
                     "latency_s": r.latency_s,
-                    "checked": r.checked,
                     "ok": r.ok,
                 }
                 for r in self.rows
@@ -159,7 +157,6 @@ class DemoReport:
                 {"setting": s, "deployed": d, "demo": v} for s, d, v in self.overrides
             ],
             "worker": dict(self.worker),
-            "not_run": list(self.not_run),
             "problems": list(self.problems),
             "elapsed_s": round(self.elapsed_s, 2),
         }
@@ -357,33 +354,38 @@ class Demo:
         self._wait(lambda: self._all_seen(event_path), EVENT_PATH_TIMEOUT_S, "the event path")
         self._observer.done(self._latency_line(event_path))
 
-        not_run: list[str] = []
-        self._run_backfill(pipeline, before, not_run)
-        self._show_dlq(pipeline, orphans)
-        self._run_replay(pipeline, orphans, not_run)
-        return self._report(not_run)
-
-    def _run_backfill(
-        self, pipeline: Pipeline, files: Sequence[DemoFile], not_run: list[str]
-    ) -> None:
-        self._step_start("size-recorder backfill: rows that existed before the recorder")
-        run = operators.backfill(
-            settings=self._require_settings(),
-            s3=self._s3,
-            bucket=pipeline.bucket,
-            prefix=KEY_PREFIX,
+        self._repair(
+            "size-recorder backfill: rows that existed before the recorder",
+            before,
+            "backfill",
+            lambda: operators.backfill(
+                settings=self._require_settings(),
+                s3=self._s3,
+                bucket=pipeline.bucket,
+                prefix=KEY_PREFIX,
+            ),
         )
-        if run is None:
-            not_run.append("backfill")
-            self._observer.done(
-                "not run: size_recorder.backfill is not in this build yet "
-                "(integration point: size_recorder/demo/operators.py)",
-                ok=False,
-            )
-            return
-        self._wait(lambda: self._all_seen(files), REPAIR_TIMEOUT_S, "backfill")
+        self._show_dlq(pipeline, orphans)
+        self._table.insert(f.name for f in orphans)
+        for demo_file in orphans:
+            self._mark_row(demo_file.name)
+        self._repair(
+            "The app finally saves that row; size-recorder replay repairs it",
+            orphans,
+            "replay",
+            lambda: operators.replay_dlq(sqs=self._sqs, dlq_url=pipeline.dlq_url),
+        )
+        return self._report()
+
+    def _repair(
+        self, title: str, files: Sequence[DemoFile], how: str, tool: Callable[[], ToolRun]
+    ) -> None:
+        """Run an operator tool and wait until the app can read every size it should fill."""
+        self._step_start(title)
+        run = tool()
+        self._wait(lambda: self._all_seen(files), REPAIR_TIMEOUT_S, f"{how} ({run.summary})")
         with self._state.lock:
-            self._state.repaired_by.update((f.name, "backfill") for f in files)
+            self._state.repaired_by.update((f.name, how) for f in files)
         self._observer.done(f"{run.command}: {run.summary}")
 
     def _show_dlq(self, pipeline: Pipeline, orphans: Sequence[DemoFile]) -> None:
@@ -401,27 +403,6 @@ class Demo:
             self._state.in_dlq.update(f.name for f in orphans if f.key in keys)
         listed = ", ".join(repr(k) for k in sorted(keys))
         self._observer.done(f"{len(keys)} message(s) in the DLQ: {listed}")
-
-    def _run_replay(
-        self, pipeline: Pipeline, orphans: Sequence[DemoFile], not_run: list[str]
-    ) -> None:
-        self._step_start("The app finally saves that row; size-recorder replay repairs it")
-        self._table.insert(f.name for f in orphans)
-        for demo_file in orphans:
-            self._mark_row(demo_file.name)
-        run = operators.replay_dlq(sqs=self._sqs, dlq_url=pipeline.dlq_url)
-        if run is None:
-            not_run.append("replay")
-            self._observer.done(
-                "not run: size_recorder.replay is not in this build yet; the message stays in "
-                "the DLQ (integration point: size_recorder/demo/operators.py)",
-                ok=False,
-            )
-            return
-        self._wait(lambda: self._all_seen(orphans), REPAIR_TIMEOUT_S, "the replay")
-        with self._state.lock:
-            self._state.repaired_by.update((f.name, "replay") for f in orphans)
-        self._observer.done(f"{run.command}: {run.summary}")
 
     # -- uploads and rows -----------------------------------------------------------------
 
@@ -624,15 +605,14 @@ class Demo:
             if f.name in seen and f.name in uploaded
         }
 
-    def _report(self, not_run: Sequence[str]) -> DemoReport:
+    def _report(self) -> DemoReport:
         sizes = self._table.sizes()
         event_path = files_with(Story.ROW_FIRST) + files_with(Story.ROW_LATE)
         latencies = self._latencies(event_path)
         with self._state.lock:
             state = self._state
             rows = tuple(
-                self._row_report(f, sizes.get(f.name), latencies.get(f.name), not_run)
-                for f in FILES
+                self._row_report(f, sizes.get(f.name), latencies.get(f.name)) for f in FILES
             )
             counts = Counter(_path(state.outcomes.get(f.key, []), f.name, state) for f in FILES)
             skipped = state.skipped
@@ -663,7 +643,6 @@ class Demo:
                 ("acknowledged", stats.deleted if stats else 0),
                 ("left for redelivery", stats.failed if stats else 0),
             ),
-            not_run=tuple(not_run),
             problems=problems,
             elapsed_s=time.monotonic() - self._started,
         )
@@ -673,17 +652,10 @@ class Demo:
         demo_file: DemoFile,
         size: int | None,
         latency: float | None,
-        not_run: Sequence[str],
     ) -> RowReport:
         state = self._state
         outcomes = state.outcomes.get(demo_file.key, [])
         filled_by = _path(outcomes, demo_file.name, state)
-        tool = {Story.BEFORE_RECORDER: "backfill", Story.ROW_AFTER_DLQ: "replay"}.get(
-            demo_file.story
-        )
-        checked = tool not in not_run
-        if not checked:
-            filled_by = f"{tool} not run"
         steps = [] if demo_file.story is Story.BEFORE_RECORDER else [str(demo_file.upload)]
         unmatched = outcomes.count(Outcome.UNMATCHED)
         if unmatched:
@@ -706,7 +678,6 @@ class Demo:
             filled_by=filled_by,
             path=" → ".join(steps),
             latency_s=latency,
-            checked=checked,
         )
 
     # -- helpers ----------------------------------------------------------------------------
