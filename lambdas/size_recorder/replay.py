@@ -72,6 +72,7 @@ class ReplayResult:
     still_failing: tuple[FailingMessage, ...] = ()
     outcomes: Mapping[str, int] = field(default_factory=dict)
     drained: bool = False  # the run saw the DLQ empty of new messages (or the task completed)
+    task_handle: str | None = None  # to cancel a move task still running
     task_status: str | None = None
     task_failure: str | None = None
 
@@ -317,6 +318,7 @@ def _move_task(
         destination,
         moved=0 if task is None else task.moved,
         drained=task is not None and task.status == "COMPLETED",
+        task_handle=handle,
         task_status=None if task is None else task.status,
         task_failure=None if task is None else task.failure_reason,
     )

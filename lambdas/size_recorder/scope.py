@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from size_recorder.config import Settings, Target
 
 
+class ScopeError(ValueError):
+    """No configured target covers the bucket and prefix asked for: nothing could be filled."""
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """The rows of one target under a bucket and prefix: names starting with `name_prefix`."""
@@ -29,7 +33,11 @@ class Scope:
 
 
 def scopes(settings: Settings, *, bucket: str, prefix: str = "") -> tuple[Scope, ...]:
-    """The targets whose rows objects under `s3://bucket/prefix` may fill, one scope each."""
+    """The targets whose rows objects under `s3://bucket/prefix` may fill, one scope each.
+
+    Raises `ScopeError` when there are none: a walk of the bucket would fill nothing, which is
+    almost always a wrong prefix or bucket rather than what the operator meant.
+    """
     found: list[Scope] = []
     for target in settings.targets:
         if target.bucket is not None and target.bucket != bucket:
@@ -41,6 +49,11 @@ def scopes(settings: Settings, *, bucket: str, prefix: str = "") -> tuple[Scope,
         else:
             continue
         found.append(Scope(target, bucket, name_prefix))
+    if not found:
+        configured = ", ".join(t.describe() for t in settings.targets)
+        raise ScopeError(
+            f"no configured target covers s3://{bucket}/{prefix} (targets: {configured})"
+        )
     return tuple(found)
 
 

@@ -170,6 +170,7 @@ def test_replay_redrive_follows_the_native_move_task_to_completion() -> None:
     # THEN SQS moved the messages itself, and the progress came from ListMessageMoveTasks
     stub.assert_no_pending_responses()
     assert (result.method, result.moved, result.task_status) == ("move task", 5, "COMPLETED")
+    assert result.task_handle == "task-1"
     assert result.complete
     assert [p.done for p in seen] == [2, 5]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from size_recorder.config import Settings
-from size_recorder.scope import group_by_target, owns, scopes
+from size_recorder.scope import ScopeError, group_by_target, owns, scopes
 
 NESTED = Settings.from_env(
     {
@@ -56,3 +58,8 @@ def test_group_by_target_strips_prefixes_and_counts_the_rest() -> None:
         "accounts_profile": [("me.png", 2)],
     }
     assert outside == 1
+
+
+def test_scopes_refuse_a_prefix_no_target_covers() -> None:
+    with pytest.raises(ScopeError, match="no configured target covers s3://b/static/"):
+        scopes(NESTED, bucket="b", prefix="static/")

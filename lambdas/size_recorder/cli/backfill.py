@@ -9,6 +9,7 @@ from size_recorder import s3
 from size_recorder.backfill import BackfillMethod, BackfillResult, backfill
 from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
 from size_recorder.cli.tools import add_bucket_arguments, exit_status, row_session
+from size_recorder.scope import ScopeError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 should_stop=StopFlag().install(),
                 on_progress=lambda p: update(p.done, p.total),
             )
-    except CommandError as exc:
+    except (CommandError, ScopeError) as exc:
         return fail(str(exc))
     print_summary("size-recorder backfill", summary_rows(result), as_json=args.json)
     if result.interrupted and result.last_key and not args.json:

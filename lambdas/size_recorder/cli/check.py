@@ -14,6 +14,7 @@ from size_recorder.cli.tools import (
     print_details,
     row_session,
 )
+from size_recorder.scope import ScopeError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                 should_stop=StopFlag().install(),
                 on_progress=lambda listed: update(listed, None),
             )
-    except CommandError as exc:
+    except (CommandError, ScopeError) as exc:
         return fail(str(exc))
     print_summary(
         "size-recorder check", summary_rows(result, detailed=args.json), as_json=args.json

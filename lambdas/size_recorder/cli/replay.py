@@ -90,6 +90,8 @@ def summary_rows(result: ReplayResult, *, detailed: bool) -> dict[str, Any]:
     }
     if result.destination is not None:
         rows["destination"] = result.destination
+    if result.task_handle is not None:
+        rows["move task handle"] = result.task_handle
     if result.task_status is not None:
         rows["move task status"] = result.task_status
     if result.task_failure:
