@@ -100,3 +100,18 @@ def test_demo_json_report_on_an_existing_database_drops_its_schema(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s", (schema,)
         ).fetchone()
     assert left == (0,)
+
+
+def test_demo_that_cannot_finish_says_why_and_exits_one(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from size_recorder.demo import runner
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr(runner, "EVENT_PATH_TIMEOUT_S", 0.0)
+
+    assert main(["demo"]) == 1
+
+    err = capsys.readouterr().err
+    assert "timed out after 0 s waiting for the event path" in err
+    assert "where each file got to" in err

@@ -76,7 +76,9 @@ class DemoDisplay:
     def failed(self, message: str, statuses: Sequence[FileStatus], log_tail: Sequence[str]) -> None:
         """Why the demo stopped, and where each file had got to."""
         self.stop()
-        self._console.print(f"[bold red]✗ {self._title or 'demo'}:[/] {message}", highlight=False)
+        self._console.print(
+            f"[bold red]✗ {self._title or 'demo'}:[/] {message}", highlight=False, soft_wrap=True
+        )
         if statuses:
             self._console.print(_status_table(statuses, title="where each file got to"))
         if log_tail:

@@ -590,7 +590,7 @@ class Demo:
 
     def _latency_line(self, files: Sequence[DemoFile]) -> str:
         latencies = self._latencies(files)
-        median, p95 = _median_p95(list(latencies.values()))
+        median, p95 = median_p95(list(latencies.values()))
         if median is None or p95 is None:
             return "no sizes recorded"
         return f"{len(latencies)} rows filled; upload → row median {median:.2f} s, p95 {p95:.2f} s"
@@ -617,7 +617,7 @@ class Demo:
             counts = Counter(_path(state.outcomes.get(f.key, []), f.name, state) for f in FILES)
             skipped = state.skipped
             in_dlq = len(state.in_dlq)
-        median, p95 = _median_p95(list(latencies.values()))
+        median, p95 = median_p95(list(latencies.values()))
         stats = self._worker_stats
         problems = tuple(
             f"{r.name!r}: size_bytes is {r.size}, expected {r.expected}" for r in rows if not r.ok
@@ -713,7 +713,7 @@ def _path(outcomes: Sequence[Outcome], name: str, state: _State) -> str:
     return "not filled"
 
 
-def _median_p95(values: list[float]) -> tuple[float | None, float | None]:
+def median_p95(values: list[float]) -> tuple[float | None, float | None]:
     """Median and nearest-rank 95th percentile (with a handful of samples, the slowest one)."""
     if not values:
         return None, None
