@@ -8,7 +8,7 @@ from typing import Any
 from size_recorder import s3
 from size_recorder.backfill import BackfillMethod, BackfillResult, backfill
 from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
-from size_recorder.cli.tools import add_bucket_arguments, exit_status, row_session
+from size_recorder.cli.tools import add_bucket_arguments, exit_status, finish_parser, row_session
 from size_recorder.scope import ScopeError
 
 
@@ -34,11 +34,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="KEY",
         help="list: resume a walk after this key (printed when a run is interrupted)",
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="count what would be filled, change nothing"
-    )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.set_defaults(run=run)
+    finish_parser(parser, run=run, dry_run="count what would be filled, change nothing")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from size_recorder.cli.common import CommandError, StopFlag, fail, print_summary
 from size_recorder.cli.tools import (
     add_bucket_arguments,
     exit_status,
+    finish_parser,
     print_details,
     row_session,
 )
@@ -27,11 +28,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_bucket_arguments(parser, page_help="objects per listing request")
     parser.add_argument("--fix", action="store_true", help="repair the sizes that differ")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="with --fix: count what would be repaired"
-    )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.set_defaults(run=run)
+    finish_parser(parser, run=run, dry_run="with --fix: count what would be repaired")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from size_recorder.cli.common import (
 )
 from size_recorder.cli.tools import (
     exit_status,
+    finish_parser,
     operator_errors,
     positive_int,
     print_details,
@@ -48,9 +49,7 @@ def add_parser(subparsers: Any) -> None:
         type=positive_int,
         help="handle at most this many messages (redrive then copies instead of a move task)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="read and report, change nothing")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.set_defaults(run=run)
+    finish_parser(parser, run=run, dry_run="read and report, change nothing")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,6 +60,15 @@ def positive_int(raw: str) -> int:
     return value
 
 
+def finish_parser(
+    parser: argparse.ArgumentParser, *, run: Callable[[argparse.Namespace], int], dry_run: str
+) -> None:
+    """--dry-run and --json, which every operator command has, and the command to run."""
+    parser.add_argument("--dry-run", action="store_true", help=dry_run)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(run=run)
+
+
 def add_bucket_arguments(parser: argparse.ArgumentParser, *, page_help: str) -> None:
     """--bucket, --prefix and --page-size, spelled the same for backfill and check."""
     parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
