@@ -29,7 +29,7 @@ from size_recorder import sqs
 from size_recorder.config import Settings
 from size_recorder.demo import operators
 from size_recorder.demo.database import SEQUENCER_COLUMN, DocumentsTable, SizeWatcher
-from size_recorder.demo.endpoints import Endpoints, local_endpoints
+from size_recorder.demo.endpoints import Endpoints, interrupts_deferred, local_endpoints
 from size_recorder.demo.operators import ToolRun
 from size_recorder.demo.pipeline import (
     DEMO_TIMINGS,
@@ -51,8 +51,9 @@ from size_recorder.demo.scenario import (
 )
 from size_recorder.events import EventParseError, ObjectCreated, parse_body
 from size_recorder.outcomes import BatchResult, Outcome
-from size_recorder.recorder import Message, Recorder
+from size_recorder.recorder import Message, Recorder, SizeStore
 from size_recorder.runtime import build_recorder
+from size_recorder.store import PostgresStore
 from size_recorder.worker import WorkerStats, run_worker
 
 # Generous bounds for a loaded 2-core machine; the whole demo normally takes ~15 s.
@@ -73,7 +74,7 @@ class DemoObserver(Protocol):
 
     def step(self, title: str) -> None: ...
 
-    def done(self, detail: str, *, ok: bool = True) -> None: ...
+    def done(self, detail: str) -> None: ...
 
 
 class DemoFailure(RuntimeError):
@@ -186,16 +187,14 @@ def open_demo(
         where = (
             "embedded, in a temporary directory" if endpoints.embedded_postgres else "DATABASE_URL"
         )
-        observer.done(
-            f"moto at {endpoints.aws_endpoint_url}; Postgres {where} "
-            f"({time.monotonic() - started:.1f} s)"
-        )
+        observer.done(f"moto at {endpoints.aws_endpoint_url}; Postgres {where}")
         demo = Demo(endpoints, observer, timings, started)
         try:
             demo.setup()
             yield demo
         finally:
-            demo.close()
+            with interrupts_deferred():
+                demo.close()
 
 
 @dataclass(slots=True)
@@ -215,7 +214,7 @@ class _ObservedRecorder(Recorder):
     """The production `Recorder`, telling the demo what became of each record it handled."""
 
     def __init__(
-        self, settings: Settings, store: Any, on_batch: Callable[[BatchResult], None]
+        self, settings: Settings, store: SizeStore, on_batch: Callable[[BatchResult], None]
     ) -> None:
         super().__init__(settings, store)
         self._on_batch = on_batch
@@ -251,7 +250,7 @@ class Demo:
         )
         self._pipeline: Pipeline | None = None
         self._settings: Settings | None = None
-        self._store: Any = None
+        self._store: PostgresStore | None = None
         self._watcher: SizeWatcher | None = None
         self._worker: threading.Thread | None = None
         self._worker_stop = threading.Event()
@@ -267,6 +266,8 @@ class Demo:
         self._table.create()
         self._pipeline = create_pipeline(self._s3, self._sqs, timings=self.timings)
         self._settings = Settings.from_env(self.recorder_environment())
+        # The recorder built here is replaced by the observed one the worker gets; the store,
+        # which holds the connection, is shared.
         _, self._store = build_recorder(self._settings)
         self._store.verify()
         self._watcher = SizeWatcher(self._table).start()
@@ -468,7 +469,10 @@ class Demo:
 
     def _start_worker(self) -> None:
         settings = self._require_settings()
-        recorder = _ObservedRecorder(settings, self._store, self._on_batch)
+        store = self._store
+        if store is None:
+            raise DemoFailure("the recorder's store was not opened")
+        recorder = _ObservedRecorder(settings, store, self._on_batch)
         log_path = self.endpoints.workdir / WORKER_LOG_FILE
         self._log_file = log_path.open("w", encoding="utf-8")
         _WORKER_LOG_HANDLER.setStream(self._log_file)
@@ -667,7 +671,7 @@ class Demo:
         if row_at is not None and uploaded_at is not None:
             steps.insert(0 if row_at < uploaded_at else len(steps), "row")
         if demo_file.story is Story.BEFORE_RECORDER:
-            steps.append("in the bucket before the recorder")
+            steps.append("before the recorder")
         steps.append(filled_by.removeprefix("unmatched → "))
         return RowReport(
             name=demo_file.name,
