@@ -7,7 +7,11 @@ import json
 import boto3
 import pytest
 
+from size_recorder import s3
+from size_recorder.check import check
 from size_recorder.cli import main
+from size_recorder.config import Settings
+from size_recorder.rows import RowStore
 from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 
@@ -97,3 +101,32 @@ def test_check_prefix_leaves_rows_outside_it_alone(
     _, summary = run_check(bucket, capsys, "--prefix", PREFIX + "uploads/")
 
     assert summary["rows whose object is gone"] == 1
+
+
+def test_check_interrupted_reports_no_drift_from_half_a_listing(
+    bucket: str, drifted: DocumentsTable
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": drifted.url,
+            "SIZE_RECORDER_TABLE": drifted.qualified,
+            "SIZE_RECORDER_KEY_PREFIX": PREFIX,
+        }
+    )
+    rows = RowStore.from_settings(settings)
+    try:
+        result = check(
+            settings=settings,
+            rows=rows,
+            client=s3.s3_client(),
+            bucket=bucket,
+            fix=True,
+            page_size=1,
+            should_stop=lambda: True,
+        )
+    finally:
+        rows.close()
+
+    # Rows not listed yet are not "gone": nothing is counted, nothing is fixed, and it is not done.
+    assert (result.interrupted, result.drift, result.fixed, result.complete) == (True, 0, 0, False)
+    assert drifted.sizes()["uploads/edited.pdf"] == 999

@@ -121,6 +121,19 @@ def test_replay_dry_run_changes_nothing(
     assert dlq_count(pipeline.queue_url) == 0
 
 
+def test_replay_direct_refuses_to_start_with_bad_configuration(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.upload(*NAMES)
+    pipeline.fill_dlq(len(NAMES))
+    monkeypatch.setenv("SIZE_RECORDER_KEY_COLUMN", "path")
+
+    assert replay("--dlq-url", pipeline.dlq_url, "--mode", "direct") == 2
+
+    assert "SIZE_RECORDER_KEY_COLUMN: column 'path' does not exist" in capsys.readouterr().err
+    assert dlq_count(pipeline.dlq_url) == len(NAMES)  # nothing was received, nothing deleted
+
+
 def test_replay_redrive_without_a_source_queue_asks_for_one(
     operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
 ) -> None:
