@@ -19,7 +19,7 @@ from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, console, fail
 
 # What a shell reports for a command ended by Ctrl-C.
 EXIT_INTERRUPTED = 130
-REPORT_MIN_WIDTH = 110
+REPORT_MIN_WIDTH = 120
 
 
 def add_parser(subparsers: Any) -> None:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report_console() -> Console:
-    """stdout; at least 110 columns when it is not a terminal (a pipe, CI, a test), where rich
+    """stdout; at least 120 columns when it is not a terminal (a pipe, CI, a test), where rich
     would otherwise assume 80 and wrap every file name."""
     out = Console()
     return out if out.is_terminal else Console(width=max(out.width, REPORT_MIN_WIDTH))
