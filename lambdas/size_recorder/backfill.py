@@ -64,14 +64,18 @@ def backfill(
     client: Any,
     bucket: str,
     prefix: str = "",
-    method: BackfillMethod = BackfillMethod.LIST,
+    method: BackfillMethod | str = BackfillMethod.LIST,
     dry_run: bool = False,
     page_size: int = s3.MAX_PAGE_SIZE,
     start_after: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[BackfillProgress], None] | None = None,
 ) -> BackfillResult:
-    """Fill NULL sizes of the rows that objects under `s3://bucket/prefix` name."""
+    """Fill NULL sizes of the rows that objects under `s3://bucket/prefix` name.
+
+    Raises `ScopeError` when no configured target covers the bucket and prefix.
+    """
+    method = BackfillMethod(method)  # also accepts "list" / "head"
     progress = on_progress or (lambda _: None)
     covered = scopes(settings, bucket=bucket, prefix=prefix)
     if method is BackfillMethod.HEAD:

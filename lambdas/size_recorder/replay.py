@@ -106,7 +106,7 @@ def replay_dlq(
     *,
     client: Any,
     dlq_url: str,
-    mode: ReplayMode = ReplayMode.REDRIVE,
+    mode: ReplayMode | str = ReplayMode.REDRIVE,
     to_queue_url: str | None = None,
     recorder: Recorder | None = None,
     limit: int | None = None,
@@ -124,6 +124,7 @@ def replay_dlq(
     limit makes redrive use the copy loop). Interrupting with `should_stop` or `limit` and
     running again continues where the first run stopped.
     """
+    mode = ReplayMode(mode)  # also accepts "redrive" / "direct"
     before = sqs.visible_count(client, dlq_url)
     progress = on_progress or (lambda _: None)
     total = before if limit is None else min(before, limit)
