@@ -7,6 +7,7 @@ reads `size_bytes`), while the recorder only ever updates.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from size_recorder import constants as c
+from size_recorder.demo.endpoints import DemoSetupError
 
 # Django's `FileField` default max_length.
 FILE_MAX_LENGTH = 100
@@ -45,6 +47,17 @@ class DocumentsTable:
         return f"{self.schema}.{self.name}"
 
     def create(self) -> None:
+        """The table and its key index; DemoSetupError when the server refuses either."""
+        try:
+            self._create()
+        except psycopg.Error as exc:
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise DemoSetupError(
+                f"cannot create {self.qualified} in the Postgres at {c.ENV_DATABASE_URL}: "
+                f"{lines[0]}"
+            ) from None
+
+    def _create(self) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             if self.schema != "public":
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
@@ -66,10 +79,17 @@ class DocumentsTable:
             conn.execute(sql.SQL("CREATE INDEX ON {table} (file)").format(table=self._identifier()))
 
     def drop(self) -> None:
-        """Remove what `create` made on a server the demo does not own."""
+        """Remove what `create` made on a server the demo does not own.
+
+        Best effort: it runs during cleanup, where an unreachable server must not hide the
+        error that ended the demo.
+        """
         if self.schema == "public":
             return
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.conninfo, autocommit=True) as conn,
+        ):
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
             )

@@ -185,7 +185,9 @@ def open_demo(
     observer.step("Starting moto (S3 + SQS) and Postgres on this machine")
     with local_endpoints(database_url=database_url) as endpoints:
         where = (
-            "embedded, in a temporary directory" if endpoints.embedded_postgres else "DATABASE_URL"
+            "embedded, in a temporary directory"
+            if endpoints.embedded_postgres
+            else "from DATABASE_URL"
         )
         observer.done(f"moto at {endpoints.aws_endpoint_url}; Postgres {where}")
         demo = Demo(endpoints, observer, timings, started)
