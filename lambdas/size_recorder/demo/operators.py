@@ -22,7 +22,6 @@ class ToolRun:
 
     command: str  # the equivalent command line, shown to the user
     summary: str
-    s3_requests: int | None = None
 
 
 def replay_dlq(*, sqs: Any, dlq_url: str) -> ToolRun:
@@ -53,5 +52,4 @@ def backfill(*, settings: Settings, s3: Any, bucket: str, prefix: str) -> ToolRu
         command=f"size-recorder backfill --bucket {bucket} --prefix {prefix}",
         summary=f"{result.filled} row(s) filled from {result.objects_listed} listed objects "
         f"with {result.s3_requests} S3 request(s), once",
-        s3_requests=result.s3_requests,
     )

@@ -87,7 +87,6 @@ class FileStatus:
 
     name: str
     story: Story
-    upload: Upload
     status: str
     done: bool
 
@@ -259,12 +258,11 @@ class Demo:
         self._worker_stats: WorkerStats | None = None
         self._worker_error: BaseException | None = None
         self._log_file: TextIO | None = None
-        self._step = ""
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def setup(self) -> None:
-        self._step_start("Creating documents_document, the bucket, its queue and DLQ")
+        self._observer.step("Creating documents_document, the bucket, its queue and DLQ")
         self._table.create()
         self._pipeline = create_pipeline(self._s3, self._sqs, timings=self.timings)
         self._settings = Settings.from_env(self.recorder_environment())
@@ -309,21 +307,18 @@ class Demo:
             self.endpoints, self._require_pipeline(), self._table, self.recorder_environment()
         )
 
-    @property
-    def step_title(self) -> str:
-        return self._step
-
     # -- the scenario ----------------------------------------------------------------------
 
     def run(self) -> DemoReport:
         pipeline = self._require_pipeline()
         before = files_with(Story.BEFORE_RECORDER)
-        self._step_start(f"Uploading {len(before)} files the bucket held before the recorder")
+        self._observer.step(f"Uploading {len(before)} files the bucket held before the recorder")
         self._table.insert(f.name for f in before)
-        self._upload_all(before)
+        for demo_file in before:
+            self._upload(demo_file)
         self._observer.done(f"{len(before)} rows with size_bytes NULL; no events were sent")
 
-        self._step_start("Turning on ObjectCreated notifications; starting the worker")
+        self._observer.step("Turning on ObjectCreated notifications; starting the worker")
         notify(self._s3, pipeline, prefix=KEY_PREFIX)
         self._start_worker()
         self._observer.done(
@@ -331,7 +326,7 @@ class Demo:
         )
 
         row_first = files_with(Story.ROW_FIRST)
-        self._step_start(f"The app saves {len(row_first)} rows, then the browser uploads")
+        self._observer.step(f"The app saves {len(row_first)} rows, then the browser uploads")
         for demo_file in row_first:
             self._table.insert([demo_file.name])
             self._mark_row(demo_file.name)
@@ -339,7 +334,7 @@ class Demo:
         self._observer.done("spaces, '+', non-ASCII names, a multipart upload and a CopyObject")
 
         late = files_with(Story.ROW_LATE)
-        self._step_start(
+        self._observer.step(
             f"Uploading before the row exists; the row follows {LATE_ROW_DELAY_S} s later"
         )
         for demo_file in late:
@@ -353,7 +348,7 @@ class Demo:
         )
 
         event_path = row_first + late
-        self._step_start("The worker records the sizes from the events")
+        self._observer.step("The worker records the sizes from the events")
         self._wait(lambda: self._all_seen(event_path), EVENT_PATH_TIMEOUT_S, "the event path")
         self._observer.done(self._latency_line(event_path))
 
@@ -384,7 +379,7 @@ class Demo:
         self, title: str, files: Sequence[DemoFile], how: str, tool: Callable[[], ToolRun]
     ) -> None:
         """Run an operator tool and wait until the app can read every size it should fill."""
-        self._step_start(title)
+        self._observer.step(title)
         run = tool()
         self._wait(lambda: self._all_seen(files), REPAIR_TIMEOUT_S, f"{how} ({run.summary})")
         with self._state.lock:
@@ -393,7 +388,7 @@ class Demo:
 
     def _show_dlq(self, pipeline: Pipeline, orphans: Sequence[DemoFile]) -> None:
         deliveries = self.timings.max_receive_count
-        self._step_start(
+        self._observer.step(
             f"Waiting for the row-less upload to reach the DLQ ({deliveries} deliveries)"
         )
         self._wait(
@@ -408,10 +403,6 @@ class Demo:
         self._observer.done(f"{len(keys)} message(s) in the DLQ: {listed}")
 
     # -- uploads and rows -----------------------------------------------------------------
-
-    def _upload_all(self, files: Sequence[DemoFile]) -> None:
-        for demo_file in files:
-            self._upload(demo_file)
 
     def _upload(self, demo_file: DemoFile) -> None:
         bucket = self._require_pipeline().bucket
@@ -578,7 +569,7 @@ class Demo:
                 text += f", by {state.repaired_by[name]}"
             elif uploaded is not None:
                 text += f" after {seen[name][0] - uploaded:.2f} s"
-            return FileStatus(name, demo_file.story, demo_file.upload, text, True)
+            return FileStatus(name, demo_file.story, text, True)
         if name in state.in_dlq:
             text = f"in the DLQ after {unmatched} unmatched deliveries"
         elif unmatched:
@@ -592,7 +583,7 @@ class Demo:
             text = "row saved; uploading"
         else:
             text = "waiting"
-        return FileStatus(name, demo_file.story, demo_file.upload, text, False)
+        return FileStatus(name, demo_file.story, text, False)
 
     def _latency_line(self, files: Sequence[DemoFile]) -> str:
         latencies = self._latencies(files)
@@ -687,10 +678,6 @@ class Demo:
         )
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _step_start(self, title: str) -> None:
-        self._step = title
-        self._observer.step(title)
 
     def _require_pipeline(self) -> Pipeline:
         if self._pipeline is None:
