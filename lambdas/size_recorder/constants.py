@@ -57,6 +57,6 @@ DEFAULT_FUNCTION_TIMEOUT_S: Final = 30
 DEFAULT_BATCH_SIZE: Final = 100
 DEFAULT_BATCH_WINDOW_S: Final = 5
 DEFAULT_MAX_CONCURRENCY: Final = 5  # each concurrent function holds one Postgres connection
-# SQS's rule for Lambda sources: visibility ≥ 6 × function timeout + batching window.
+# SQS's rule for Lambda sources: visibility >= 6 * function timeout + batching window.
 DEFAULT_VISIBILITY_TIMEOUT_S: Final = 6 * DEFAULT_FUNCTION_TIMEOUT_S + DEFAULT_BATCH_WINDOW_S
 DLQ_RETENTION_DAYS: Final = 14

@@ -155,6 +155,7 @@ def _update_statement(target: Target) -> sql.Composed:
     table = sql.Identifier(*target.table)
     key = sql.Identifier(target.key_column)
     size = sql.Identifier(target.size_column)
+    guard: sql.Composable
     # The statement reads only the key and sequencer columns, so the recorder's role needs
     # SELECT on those alone: rewriting an equal size costs less than a wider grant.
     if target.sequencer_column is None:
