@@ -141,14 +141,14 @@ class DemoReport:
                     "size_bytes": r.size,
                     "filled_by": r.filled_by,
                     "path": r.path,
-                    "latency_s": r.latency_s,
+                    "latency_s": _seconds(r.latency_s),
                     "ok": r.ok,
                 }
                 for r in self.rows
             ],
             "outcomes": dict(self.outcomes),
-            "latency_median_s": self.latency_median_s,
-            "latency_p95_s": self.latency_p95_s,
+            "latency_median_s": _seconds(self.latency_median_s),
+            "latency_p95_s": _seconds(self.latency_p95_s),
             "s3_requests_to_read_sizes": {
                 "FileField.size": self.head_requests_filefield,
                 "size_bytes": self.head_requests_now,
@@ -158,7 +158,7 @@ class DemoReport:
             ],
             "worker": dict(self.worker),
             "problems": list(self.problems),
-            "elapsed_s": round(self.elapsed_s, 2),
+            "elapsed_s": _seconds(self.elapsed_s),
         }
 
 
@@ -713,6 +713,11 @@ def median_p95(values: list[float]) -> tuple[float | None, float | None]:
     ordered = sorted(values)
     rank = max(1, -(-95 * len(ordered) // 100))
     return statistics.median(ordered), ordered[rank - 1]
+
+
+def _seconds(value: float | None) -> float | None:
+    """Milliseconds are all the 50 ms polling can tell apart."""
+    return None if value is None else round(value, 3)
 
 
 def _body(size: int) -> bytes:
