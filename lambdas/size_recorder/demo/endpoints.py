@@ -169,17 +169,17 @@ def _embedded_postgres(workdir: Path) -> Iterator[str]:
 
 
 def _import_pgserver(runtime_dir: Path) -> Any:
-    """Import pgserver with its lock file somewhere that exists and is ours.
+    """Import pgserver with its lock file in our temporary directory.
 
-    pgserver reads XDG_RUNTIME_DIR once, at import, and without it falls back to a directory
-    under /tmp that outlives the demo (or to /run/user/<uid>, often missing in containers and
-    CI). An existing XDG_RUNTIME_DIR is what the variable is for, so it is kept.
+    pgserver reads XDG_RUNTIME_DIR once, at import, and keeps a lock file there for good
+    (/run/user/<uid>, often missing in containers and CI, or a fallback under /tmp): pointing it
+    at our directory makes the lock go away with everything else. A process that imported
+    pgserver earlier (a test session) keeps the lock where it already is.
     """
     if "pgserver" not in sys.modules:
         current = os.environ.get("XDG_RUNTIME_DIR")
-        if not current or not Path(current).is_dir():
-            runtime_dir.mkdir(mode=0o700)
-            os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+        runtime_dir.mkdir(mode=0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
         try:
             import pgserver
         except ImportError as exc:
