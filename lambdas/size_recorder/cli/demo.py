@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 json.dump(report.as_dict(), sys.stdout, ensure_ascii=False)
                 sys.stdout.write("\n")
+                for problem in report.problems:
+                    console.print(f"[bold red]wrong row:[/] {problem}", highlight=False)
             else:
                 print_report(_report_console(), report)
             if args.keep:
