@@ -66,7 +66,7 @@ class MessageResult:
 
     @property
     def acknowledged(self) -> bool:
-        return all(record.outcome.acknowledged for record in self.records)
+        return {record.outcome for record in self.records} <= _ACKNOWLEDGED
 
     @property
     def failures(self) -> tuple[RecordResult, ...]:
