@@ -15,9 +15,11 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from size_recorder.config import ConfigError, Target
 from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
@@ -107,7 +109,10 @@ class PostgresStore:
                 application_name="size-recorder",
             )
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to Postgres: {_describe(exc)}") from exc
+            # `from None`: the cause's message can quote the connection string, password and all.
+            raise StoreError(
+                f"cannot connect to Postgres: {_connect_failure(exc, conninfo)}"
+            ) from None
         if not self._verified:
             try:
                 _verify_targets(conn, self._targets)
@@ -228,3 +233,24 @@ def _describe(exc: psycopg.Error) -> str:
     lines = str(exc).strip().splitlines()
     text = exc.diag.message_primary or (lines[0] if lines else type(exc).__name__)
     return f"{text} (SQLSTATE {exc.sqlstate})" if exc.sqlstate else text
+
+
+def _connect_failure(exc: psycopg.Error, conninfo: str) -> str:
+    """Why a connection failed, with no trace of the password.
+
+    libpq's parse errors quote the token they choke on (`invalid percent-encoded token:
+    "<password>%zz"`, or the whole URI for a bad IPv6 literal), and that token can be the
+    password: for a string libpq cannot parse, say only that it is malformed.
+    """
+    try:
+        password = conninfo_to_dict(conninfo).get("password")
+    except psycopg.Error:
+        return (
+            "the connection string (DATABASE_URL or the secret) is malformed;"
+            " libpq's message is withheld because it can quote the password"
+        )
+    text = _describe(exc)
+    if password:
+        for form in {str(password), quote(str(password), safe="")}:
+            text = text.replace(form, "***")
+    return text

@@ -18,6 +18,7 @@ import random
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -366,3 +367,85 @@ def wait_for_lock_wait(url: str, *, timeout_s: float = 10) -> int:
                 return int(row[0])
             time.sleep(0.02)
     raise AssertionError("the recorder never waited on the lock")
+
+
+_SSL_REQUEST = (80877103).to_bytes(4, "big")
+_GSSENC_REQUEST = (80877104).to_bytes(4, "big")
+
+
+@dataclass(slots=True)
+class TlsFront:
+    """A TLS front for the private server (its pgserver build has no TLS): it answers libpq's
+    SSLRequest, completes the handshake with the throwaway CA's certificate for 127.0.0.1 and
+    localhost, and relays the session to the server's Unix socket. It counts what it saw."""
+
+    port: int
+    tls_sessions: int = 0
+    plaintext_sessions: int = 0
+
+    def url(
+        self, *, user: str = "postgres", password: str | None = None, host: str = "127.0.0.1"
+    ) -> str:
+        auth = f"{user}:{password}" if password is not None else user
+        return f"postgresql://{auth}@{host}:{self.port}/postgres?hostaddr=127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def tls_front(private_postgres: PrivatePostgres) -> Iterator[TlsFront]:
+    import asyncio
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        private_postgres.pgdata / "server.crt", private_postgres.pgdata / "server.key"
+    )
+    socket_path = str(private_postgres.socket_dir / f".s.PGSQL.{private_postgres.port}")
+    front = TlsFront(port=0)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = await reader.readexactly(8)
+            if first[4:] == _GSSENC_REQUEST:
+                writer.write(b"N")
+                await writer.drain()
+                first = await reader.readexactly(8)
+            if first[4:] == _SSL_REQUEST:
+                writer.write(b"S")
+                await writer.drain()
+                await writer.start_tls(context)
+                front.tls_sessions += 1
+                first = b""
+            else:
+                front.plaintext_sessions += 1
+            backend_reader, backend_writer = await asyncio.open_unix_connection(socket_path)
+            backend_writer.write(first)
+            await asyncio.gather(pipe(reader, backend_writer), pipe(backend_reader, writer))
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            writer.close()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(session, "127.0.0.1", 0)
+        front.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield front
+    for task in asyncio.all_tasks(loop):
+        loop.call_soon_threadsafe(task.cancel)
+    thread.join(5)
