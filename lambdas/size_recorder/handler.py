@@ -13,8 +13,11 @@ raised (an all-unmatched batch is normal: rows not inserted yet).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -53,11 +56,31 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:s3":
         return _record_s3_invocation(event, context)
-    messages = [_message(record) for record in records]
-    batch = recorder().record(messages, remaining_ms=context.get_remaining_time_in_millis)
+    with _collector_paused():
+        messages = [_message(record) for record in records]
+        batch = recorder().record(messages, remaining_ms=context.get_remaining_time_in_millis)
     report(batch, logger, metrics)
     _retry_unmatched_soon(batch, records)
     return {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in batch.failed]}
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a batch's parsing and writing.
+
+    A batch allocates a few objects per record (decoded bodies, records, results), all acyclic
+    and freed by reference counting; yet every 700 allocations start a collection, and the
+    older generations' collections rescan the whole heap (the warm function's modules included).
+    At 10,000 records that was a fifth of the handler's time.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _message(record: dict[str, Any]) -> Message:
