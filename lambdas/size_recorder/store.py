@@ -116,6 +116,9 @@ class PostgresStore:
         if not self._verified:
             try:
                 _verify_targets(conn, self._targets)
+            except psycopg.Error as exc:  # Postgres going down mid-check is an outage, not config
+                conn.close()
+                raise StoreError(f"cannot check the configured tables: {_describe(exc)}") from exc
             except BaseException:
                 conn.close()
                 raise

@@ -9,6 +9,7 @@ with a password (scram-sha-256), everyone else is trusted as in pgserver's defau
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -442,7 +443,11 @@ def tls_front(private_postgres: PrivatePostgres) -> Iterator[TlsFront]:
         async with server:
             await server.serve_forever()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(serve())
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(10)
     yield front

@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -253,8 +254,9 @@ def test_record_fails_a_locked_row_within_the_statement_timeout(
         recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS=str(timeout_ms))
     )
     messages = keyed_messages(100)
+    others = set(recorder_pids(pg.url))
     recorder.record(messages[:1])
-    (pid,) = recorder_pids(pg.url)
+    (pid,) = set(recorder_pids(pg.url)) - others
     blocker = lock_row(table.url, table, "k42")
     started = time.monotonic()
     batch = recorder.record(messages)
@@ -267,7 +269,7 @@ def test_record_fails_a_locked_row_within_the_statement_timeout(
     )
     assert elapsed < 10 * timeout_ms / 1000
     assert recorder.record(messages).failed == ()
-    assert recorder_pids(pg.url) == [pid]  # no reconnect needed after a timeout
+    assert set(recorder_pids(pg.url)) - others == {pid}  # no reconnect after a timeout
     assert table.sizes() == expected_sizes(100)
     print(f"\nlocked row: batch failed after {elapsed * 1000:.0f} ms (timeout {timeout_ms} ms)")
 
@@ -345,3 +347,42 @@ def test_record_fails_whole_messages_when_time_runs_out(
     assert [m.message_id for m in batch.failed] == ["mixed", "write"]
     assert [r.outcome for r in batch.messages[0].records] == [Outcome.SKIPPED, Outcome.FAILED]
     assert table.sizes() == {f"k{i}": None for i in range(100)}
+
+
+def test_record_fails_the_batch_when_the_start_up_check_hits_a_database_error(
+    pg: PrivatePostgres, table: DocumentsTable, make_recorder: Callable[..., Recorder]
+) -> None:
+    """The first connection checks the configured table; a database error there (Postgres
+    shutting down, as the restart storm caught) fails the batch like any outage instead of
+    escaping `Recorder.record`, and the check runs again on the next connection.
+
+    Deterministic stand-in for the shutdown: a role whose search_path puts a view named
+    pg_attribute first, raising the very error a shutdown sends (57P01).
+    """
+    role = f"shadowed_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {role}")
+        conn.execute(
+            f"CREATE FUNCTION {role}.shutting_down() RETURNS TABLE (attname name,"
+            " atttypid oid, attrelid oid, attnum int2, attisdropped bool)"
+            " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown',"
+            " MESSAGE = 'terminating connection due to administrator command'; END $$"
+        )
+        conn.execute(f"CREATE VIEW {role}.pg_attribute AS SELECT * FROM {role}.shutting_down()")
+        conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+        conn.execute(f"ALTER ROLE {role} SET search_path = {role}, pg_catalog")
+    url = f"postgresql://{role}@/postgres?host={pg.socket_dir}&port={pg.port}"
+    recorder = make_recorder({**recorder_env(table), "DATABASE_URL": url})
+    try:
+        during = recorder.record(keyed_messages(10))
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {role} RESET search_path")
+        after = recorder.record(keyed_messages(10))
+    finally:
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {role} CASCADE")
+            conn.execute(f"DROP ROLE {role}")
+    assert len(during.failed) == 10
+    assert all("administrator command" in m.reason() for m in during.failed)
+    assert after.failed == ()
+    assert table.sizes() == {**expected_sizes(10), **{f"k{i}": None for i in range(10, 100)}}
