@@ -14,6 +14,7 @@ Shapes accepted, one per message body:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -73,7 +74,26 @@ def parse_body(body: str) -> list[ParsedEntry]:
         document = _loads(body)
     except (ValueError, TypeError, RecursionError) as exc:
         raise EventParseError(f"body is not JSON: {exc}") from None
+    _reject_lone_surrogates(body, document, "body")
     return parse_document(document)
+
+
+# A `\uD800`-`\uDFFF` escape: half of a UTF-16 pair. Only when one is found is the decoded
+# document checked for a half left alone, which no AWS service sends and no log line can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _reject_lone_surrogates(text: str, document: Any, what: str) -> None:
+    """Refuse JSON whose escapes decode to a lone surrogate: not Unicode, so it cannot be a key,
+    a bucket or a reason in a log line (the JSON logger would drop the whole line)."""
+    if "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+        return
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise EventParseError(
+            f"{what} escapes a lone UTF-16 surrogate: not valid Unicode"
+        ) from None
 
 
 _raw_decode = json.JSONDecoder().raw_decode
@@ -113,6 +133,7 @@ def parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
             inner = json.loads(message)
         except (ValueError, RecursionError) as exc:
             raise EventParseError(f"SNS envelope's Message is not JSON: {exc}") from None
+        _reject_lone_surrogates(message, inner, "SNS envelope's Message")
         return parse_document(inner, _depth=_depth + 1)
     if document.get("source") == "aws.s3" and "detail-type" in document:
         return [_parse_eventbridge(document)]

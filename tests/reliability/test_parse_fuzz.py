@@ -151,6 +151,10 @@ def _check_entry(entry: object) -> None:
     else:
         assert isinstance(entry.reason, str)
         assert entry.reason
+    # Whatever an entry carries ends in a JSON log line: it must be encodable Unicode.
+    for text in (entry.bucket, entry.key, getattr(entry, "reason", None)):
+        if text is not None:
+            text.encode("utf-8")
 
 
 def test_parse_body_returns_records_or_its_own_error_for_any_body() -> None:

@@ -5,6 +5,7 @@ and only them, to the DLQ.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -123,7 +124,6 @@ def lambda_env(documents: DocumentsTable, monkeypatch: pytest.MonkeyPatch) -> It
     handler.recorder.cache_clear()
 
 
-@pytest.mark.slow
 @pytest.mark.usefixtures("lambda_env")
 def test_lambda_handler_fails_exactly_the_poison_messages_among_good_ones(
     documents: DocumentsTable,
@@ -154,6 +154,34 @@ def test_lambda_handler_fails_exactly_the_poison_messages_among_good_ones(
         f" the handler; {len(reported)} reported failed, all of them bad; {len(good)} good"
         " rows right"
     )
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_lambda_handler_logs_a_reason_for_every_poison_message(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Each bad message leaves one JSON log line naming it and why, even bodies with lone
+    surrogates: before the fix, the logger dropped those lines ("--- Logging error ---")."""
+    bodies = bad_bodies(len(BAD_MAKERS) * 4)
+    # UTF-8 and strict, like Lambda's stdout: a string that is not Unicode cannot be written.
+    log_lines = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    previous = handler.logger.registered_handler.setStream(log_lines)  # type: ignore[attr-defined]
+    try:
+        handler.lambda_handler(
+            lambda_event([(f"bad-{n}", body) for n, body in enumerate(bodies)]), LambdaContext()
+        )
+    finally:
+        handler.logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    written = log_lines.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    logged = [json.loads(line) for line in written.splitlines()]
+    reasons = {
+        line["message_id"]: line["reason"]
+        for line in logged
+        if line.get("message") == "record invalid"
+    }
+    assert sorted(reasons) == sorted(f"bad-{n}" for n in range(len(bodies)))
+    assert all(reasons.values())
+    assert "Logging error" not in capfd.readouterr().err
 
 
 @pytest.mark.slow
