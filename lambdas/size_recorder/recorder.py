@@ -203,9 +203,11 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
     # The record is its own winner unless a duplicate in the batch carried another sequencer.
     if winner.sequencer != record.sequencer and is_newer(winner.sequencer, record.sequencer):
         return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
-    # Without a sequencer column (or a sequencer) "unchanged" means the row holds this size.
-    ordered = item.target.sequencer_column is not None and record.sequencer is not None
-    if status is WriteStatus.UNCHANGED and ordered:
+    # "Unchanged" only happens with a sequencer column: the row holds this event, a newer one,
+    # or (for an event without a sequencer) one that has a sequencer and so wins.
+    if status is WriteStatus.UNCHANGED and item.target.sequencer_column is not None:
+        if record.sequencer is None:
+            return _result(item, Outcome.STALE, "row holds an event with a sequencer")
         return _result(item, Outcome.STALE, "row already holds this or a newer event")
     return _result(item, Outcome.RECORDED)
 

@@ -176,7 +176,9 @@ def _update_statement(target: Target) -> sql.Composed:
         )
         # Newer means: right-pad the shorter hex sequencer with zeros, compare as bytes.
         guard = sql.SQL(
-            "CASE WHEN v.seq IS NULL OR t.{seq} IS NULL THEN true"
+            "CASE WHEN t.{seq} IS NULL THEN true"
+            # An event without a sequencer has no order: it never beats one that has one.
+            " WHEN v.seq IS NULL THEN false"
             " ELSE rpad(t.{seq}, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\""
             " < rpad(v.seq, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\" END"
         ).format(seq=seq)

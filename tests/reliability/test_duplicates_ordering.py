@@ -184,3 +184,53 @@ def test_record_final_size_is_the_newest_events_for_any_interleaving(
         f"\nordering property: {tried['examples']} interleavings, {tried['events']} events in"
         f" {tried['batches']} batches, final size always the newest event's"
     )
+
+
+@st.composite
+def mixed_streams(draw: st.DrawFn) -> tuple[list[tuple[str | None, int]], list[int]]:
+    """Events for one key, some without a sequencer (moto, hand-made replays), in a random
+    order and random batches; each event's size is unique."""
+    sequenced = draw(st.lists(sequencers, max_size=4, unique_by=lambda s: padded(s)))
+    unsequenced = draw(st.integers(0, 3))
+    events: list[tuple[str | None, int]] = [(s, n) for n, s in enumerate(sequenced)]
+    events += [(None, 100 + n) for n in range(unsequenced)]
+    if not events:
+        events = [(None, 100)]
+    order = draw(st.permutations(events))
+    cuts = draw(st.lists(st.integers(1, 4), min_size=len(order), max_size=len(order)))
+    return order, cuts
+
+
+def test_record_event_without_sequencer_never_overrides_a_sequenced_one_in_any_batching(
+    documents: DocumentsTable, make_recorder: Callable[..., Recorder]
+) -> None:
+    """An event without a sequencer carries no order, so it never counts as newer than one that
+    has it (`events.is_newer`). Inside one batch that always held; across batches the UPDATE let
+    it overwrite the size, so the final row depended on how SQS happened to batch."""
+    recorder = make_recorder(
+        recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(stream=mixed_streams())
+    def check(stream: tuple[list[tuple[str | None, int]], list[int]]) -> None:
+        order, cuts = stream
+        name = uuid.uuid4().hex[:12]
+        documents.insert(name)
+        messages = [
+            Message(f"e{n}", s3_body(f"media/{name}", size, seq))
+            for n, (seq, size) in enumerate(order)
+        ]
+        position = 0
+        for cut in cuts:
+            if position < len(messages):
+                assert recorder.record(messages[position : position + cut]).failed == ()
+            position += cut
+        sequenced = [(seq, size) for seq, size in order if seq is not None]
+        if sequenced:
+            expected = max(sequenced, key=lambda e: padded(e[0]))[1]
+        else:
+            expected = order[-1][1]  # no order at all: the last one delivered
+        assert documents.row(name)[0] == expected
+
+    check()
