@@ -121,7 +121,6 @@ def test_record_fails_a_batch_whose_backend_is_terminated_mid_write_then_recover
     assert table.sizes() == expected_sizes(100)
 
 
-@pytest.mark.slow
 def test_record_survives_repeated_postgres_restarts_under_load(
     pg: PrivatePostgres, private_documents: DocumentsTable, make_recorder: Callable[..., Recorder]
 ) -> None:
