@@ -60,7 +60,7 @@ class PrivatePostgres:
         return f"postgresql://{auth}@127.0.0.1:{self.port}/postgres"
 
     def pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(["-w", *args], pgdata=self.pgdata, user=self.system_user, timeout=30)
 
@@ -206,9 +206,11 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     with psycopg.connect(pg.url, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {PASSWORD_GROUP} NOLOGIN")
     yield pg
-    if not pg.is_up():
-        pg.start()
-    server.cleanup()  # type: ignore[attr-defined]
+    # pgserver's own cleanup only stops the postmaster it started; after a restart that one is
+    # gone, so it would delete the data directory under a running server. Stop it here.
+    if pg.is_up():
+        pg.stop()
+    server.cleanup()
     shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 

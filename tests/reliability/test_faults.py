@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from size_recorder import handler
-from size_recorder.outcomes import Outcome
+from size_recorder.outcomes import BatchResult, Outcome
 from size_recorder.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.reliability.conftest import (
@@ -42,15 +42,15 @@ def expected_sizes(count: int, *, size_base: int = 1000) -> dict[str, int | None
     return {f"k{i}": size_base + i for i in range(count)}
 
 
-def lock_row(url: str, table: DocumentsTable, key: str) -> psycopg.Connection[tuple[object, ...]]:
+def lock_row(table: DocumentsTable, key: str) -> psycopg.Connection[tuple[object, ...]]:
     """An open transaction holding `key`'s row lock until the connection ends."""
-    blocker = psycopg.connect(url)
+    blocker = psycopg.connect(table.url)
     blocker.execute(f"SELECT 1 FROM {table.qualified} WHERE file = %s FOR UPDATE", (key,))
     return blocker
 
 
-def outcomes_of(batch: object) -> set[Outcome]:
-    return {r.outcome for m in batch.messages for r in m.records}  # type: ignore[attr-defined]
+def outcomes_of(batch: BatchResult) -> set[Outcome]:
+    return {r.outcome for m in batch.messages for r in m.records}
 
 
 @pytest.fixture
@@ -74,8 +74,13 @@ def test_record_fails_a_batch_cut_by_a_postgres_shutdown_and_records_it_after_re
     every row."""
     recorder = make_recorder(recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS="20000"))
     assert recorder.record(keyed_messages(1)).failed == ()  # a warm connection, as in Lambda
-    blocker = lock_row(table.url, table, "k50")
-    stopper = threading.Thread(target=lambda: (wait_for_lock_wait(pg.url), pg.stop()))
+    blocker = lock_row(table, "k50")
+
+    def stop_when_waiting() -> None:
+        wait_for_lock_wait(pg.url)
+        pg.stop()
+
+    stopper = threading.Thread(target=stop_when_waiting)
     stopper.start()
     messages = keyed_messages(100)
 
@@ -101,7 +106,7 @@ def test_record_fails_a_batch_whose_backend_is_terminated_mid_write_then_recover
     delivery reconnects by itself and records everything."""
     recorder = make_recorder(recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS="1000"))
     assert recorder.record(keyed_messages(1)).failed == ()
-    blocker = lock_row(table.url, table, "k7")
+    blocker = lock_row(table, "k7")
 
     def terminate() -> None:
         pid = wait_for_lock_wait(pg.url)
@@ -256,7 +261,7 @@ def test_record_fails_a_locked_row_within_the_statement_timeout(
     others = set(recorder_pids(pg.url))
     recorder.record(messages[:1])
     (pid,) = set(recorder_pids(pg.url)) - others
-    blocker = lock_row(table.url, table, "k42")
+    blocker = lock_row(table, "k42")
     started = time.monotonic()
     batch = recorder.record(messages)
     elapsed = time.monotonic() - started
@@ -281,7 +286,7 @@ def test_lambda_handler_answers_before_its_deadline_when_a_row_is_locked(
     for name, value in recorder_env(table).items():
         monkeypatch.setenv(name, value)
     handler.recorder.cache_clear()
-    blocker = lock_row(table.url, table, "k3")
+    blocker = lock_row(table, "k3")
     context = LambdaContext(timeout_ms=2_500)
     try:
         response = handler.lambda_handler(sqs_event(s3_body("media/k3", 3)), context)
@@ -306,7 +311,7 @@ def test_record_retry_after_a_lost_connection_stays_inside_the_deadline(
     """
     recorder = make_recorder(recorder_env(table))
     recorder.record(keyed_messages(1))
-    blocker = lock_row(table.url, table, "k9")
+    blocker = lock_row(table, "k9")
 
     def terminate() -> None:
         pid = wait_for_lock_wait(pg.url)

@@ -165,14 +165,14 @@ def test_lambda_handler_logs_a_reason_for_every_poison_message(
     bodies = bad_bodies(len(BAD_MAKERS) * 4)
     # UTF-8 and strict, like Lambda's stdout: a string that is not Unicode cannot be written.
     log_lines = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
-    previous = handler.logger.registered_handler.setStream(log_lines)  # type: ignore[attr-defined]
+    previous = handler.logger.registered_handler.setStream(log_lines)
     try:
         handler.lambda_handler(
             lambda_event([(f"bad-{n}", body) for n, body in enumerate(bodies)]), LambdaContext()
         )
     finally:
-        handler.logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
-    written = log_lines.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+        handler.logger.registered_handler.setStream(previous)
+    written = log_lines.buffer.getvalue().decode("utf-8")
     logged = [json.loads(line) for line in written.splitlines()]
     reasons = {
         line["message_id"]: line["reason"]

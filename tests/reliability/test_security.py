@@ -315,13 +315,13 @@ def test_lambda_handler_logs_never_contain_the_password(
     caplog.set_level(logging.DEBUG)
     # Powertools' handler keeps the stdout it found at import: read its JSON lines directly.
     log_lines = io.StringIO()
-    previous = handler.logger.registered_handler.setStream(log_lines)  # type: ignore[attr-defined]
+    previous = handler.logger.registered_handler.setStream(log_lines)
     try:
         response = handler.lambda_handler(
             sqs_event(s3_body("media/a.pdf", 1), s3_body("media/b.pdf", 2)), LambdaContext()
         )
     finally:
-        handler.logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+        handler.logger.registered_handler.setStream(previous)
         handler.recorder.cache_clear()
     out, err = capfd.readouterr()
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
