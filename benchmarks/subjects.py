@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,23 +20,49 @@ from benchmarks.naive import NaiveHandler
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+class RealHandler:
+    """Calls `size_recorder.handler.lambda_handler` as Lambda would, output discarded."""
+
+    def __init__(self, handler: Any) -> None:
+        self._handler = handler
+        # Seconds each batch spent in the store's write (when timed): the Postgres side.
+        self.write_seconds: list[float] = []
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        with stdout_to_devnull():
+            response: dict[str, Any] = self._handler.lambda_handler(event, LambdaContext())
+            return response
+
+    def time_writes(self, store: Any) -> None:
+        """Wrap the store's `write` to note its duration (two extra calls per batch)."""
+        write = store.write
+
+        def timed_write(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return write(*args, **kwargs)
+            finally:
+                self.write_seconds.append(time.perf_counter() - started)
+
+        store.write = timed_write
+
+
 @contextlib.contextmanager
-def real_handler(documents: Documents) -> Iterator[Invoke]:
-    """`size_recorder.handler.lambda_handler`, configured for `documents`, warm after one call."""
+def real_handler(documents: Documents, *, time_writes: bool = False) -> Iterator[RealHandler]:
+    """`size_recorder.handler.lambda_handler`, configured for `documents`."""
     from size_recorder import handler
 
     with environ(documents.recorder_env()), quiet_powertools(handler.logger):
         handler.recorder.cache_clear()
-
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            with stdout_to_devnull():
-                return handler.lambda_handler(event, LambdaContext())
-
+        real = RealHandler(handler)
+        # The handler keeps its store private; the benchmark reaches in to time or close it.
+        store = handler.recorder()._store
+        if time_writes:
+            real.time_writes(store)
         try:
-            yield invoke
+            yield real
         finally:
-            if handler.recorder.cache_info().currsize:
-                handler.recorder()._store.close()  # type: ignore[attr-defined]
+            store.close()
             handler.recorder.cache_clear()
 
 
