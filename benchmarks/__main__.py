@@ -10,7 +10,7 @@ from pathlib import Path
 from benchmarks import FIGURES, run_benchmarks
 from benchmarks.context import FULL, QUICK
 from benchmarks.environment import isolate_aws
-from benchmarks.report import print_table, write_json
+from benchmarks.report import markdown, print_table, write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to write the figures ({DEFAULT_JSON})",
     )
     parser.add_argument(
+        "--markdown", type=Path, help="also write the table as Markdown (for docs/benchmarks.md)"
+    )
+    parser.add_argument(
         "--no-asset", action="store_true", help="skip building the Lambda asset (needs pip access)"
     )
     args = parser.parse_args(argv)
@@ -46,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print_table(rows, title=title)
     write_json(rows, args.json, settings={"quick": args.quick, "sizes": sizes.__repr__()})
+    if args.markdown:
+        args.markdown.write_text(markdown(rows), encoding="utf-8")
     print(f"figures written to {args.json}", file=sys.stderr)
     return 0
 

@@ -48,11 +48,6 @@ class Row:
         return {**asdict(self), "ratio": self.ratio, "met": self.met}
 
 
-def pending(figure: str, measure: str, note: str) -> Row:
-    """A figure that could not be measured in this run, and why."""
-    return Row(figure=figure, measure=measure, value=None, unit="", note=note)
-
-
 def number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "—"
@@ -65,33 +60,52 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+COLUMNS = (
+    "figure",
+    "measure",
+    "result",
+    "baseline (same run)",
+    "x better",
+    "target",
+    "met",
+    "note",
+)
+
+
+def cells(row: Row, *, met: dict[bool | None, str], pending_text: str) -> list[str]:
+    """A row's cells, in COLUMNS order; `met` and `pending_text` are how each output marks them."""
+    comparator = "≥" if row.higher_is_better else "≤"
+    return [
+        row.figure,
+        row.measure,
+        number(row.value, row.unit) if row.value is not None else pending_text,
+        f"{number(row.baseline, row.unit)} ({row.baseline_label})" if row.baseline else "",
+        f"{row.ratio:,.1f}" if row.ratio is not None else "",
+        f"{comparator} {number(row.target, row.unit)}" if row.target is not None else "",
+        met[row.met],
+        row.note,
+    ]
+
+
 def print_table(rows: Sequence[Row], *, title: str) -> None:
     table = Table(title=title, title_justify="left")
-    table.add_column("figure")
-    table.add_column("measure")
-    table.add_column("result", justify="right")
-    table.add_column("baseline (same run)", justify="right")
-    table.add_column("x", justify="right")
-    table.add_column("target", justify="right")
-    table.add_column("met", justify="center")
-    table.add_column("note")
+    for column in COLUMNS:
+        right = column in ("result", "baseline (same run)", "x better", "target")
+        table.add_column(column, justify="right" if right else "left")
     for row in rows:
-        comparator = "≥" if row.higher_is_better else "≤"
-        baseline = ""
-        if row.baseline is not None:
-            baseline = f"{number(row.baseline, row.unit)} ({row.baseline_label})"
-        met = {None: "", True: "[green]yes[/]", False: "[red]no[/]"}[row.met]
-        table.add_row(
-            row.figure,
-            row.measure,
-            number(row.value, row.unit) if row.value is not None else "[yellow]pending[/]",
-            baseline,
-            f"{row.ratio:,.1f}x" if row.ratio is not None else "",
-            f"{comparator} {number(row.target, row.unit)}" if row.target is not None else "",
-            met,
-            row.note,
-        )
+        marks = {None: "", True: "[green]yes[/]", False: "[red]no[/]"}
+        table.add_row(*cells(row, met=marks, pending_text="[yellow]pending[/]"))
     Console(width=200).print(table)
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    """The same table in Markdown, for docs/benchmarks.md."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---|--:|--:|--:|--:|:-:|---|"]
+    marks = {None: "", True: "yes", False: "**no**"}
+    lines += [
+        "| " + " | ".join(cells(row, met=marks, pending_text="pending")) + " |" for row in rows
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_json(rows: Sequence[Row], path: Path, *, settings: dict[str, object]) -> None:
