@@ -91,7 +91,8 @@ class BatchResult:
     acknowledged: tuple[MessageResult, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        failed, acknowledged = [], []
+        failed: list[MessageResult] = []
+        acknowledged: list[MessageResult] = []
         for message in self.messages:
             (acknowledged if message.acknowledged else failed).append(message)
         object.__setattr__(self, "failed", tuple(failed))
