@@ -43,7 +43,7 @@ FULL = Sizes(
     head_sample=5_000,
     page=100,
     min_reps=5,
-    budget_s=3.0,
+    budget_s=5.0,
     hard_s=20.0,
 )
 
