@@ -245,7 +245,7 @@ def run(bench: Bench) -> list[Row]:
             figure=FIGURE,
             measure="boto3 imported on the DATABASE_URL path",
             value=float(boto3_on_url_path),
-            unit="(1 = yes)",
+            unit="(0 = no)",
             higher_is_better=False,
             target=0,
             note="checked after import and after the first invocation",
