@@ -50,6 +50,7 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._verified = False
         self._statements = {target: _update_statement(target) for target in self._targets}
+        self._locks = {target: _lock_statement(target) for target in self._targets}
 
     def write(
         self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
@@ -151,11 +152,29 @@ class PostgresStore:
                 rows_json = json.dumps(
                     [{"name": w.name, "size": w.size, "seq": w.sequencer} for w in rows]
                 )
+                conn.execute(self._locks[target], (rows_json,))
                 cursors.append((target, conn.execute(self._statements[target], (rows_json,))))
         for target, cursor in cursors:
             # fetchall and a subscript: no Python call per row (iterating a cursor costs five).
             statuses[target] = {name: _STATUS[status] for name, status in cursor.fetchall()}
         return statuses
+
+
+def _lock_statement(target: Target) -> sql.Composed:
+    """Lock the batch's rows in key order before updating them.
+
+    The UPDATE's join locks rows in whatever order its plan visits them, so two recorders
+    (concurrent Lambdas) writing overlapping keys could each hold a row the other waits for:
+    a deadlock that fails both batches. Taking the locks in one global order first cannot
+    deadlock. Needs no more than the recorder's grant (SELECT on the key, UPDATE on a column).
+    """
+    table = sql.Identifier(*target.table)
+    key = sql.Identifier(target.key_column)
+    return sql.SQL(
+        "SELECT 1 FROM {table} AS t"
+        " WHERE t.{key} IN (SELECT name FROM json_to_recordset(%s::json) AS v(name text))"
+        " ORDER BY t.{key} FOR UPDATE OF t"
+    ).format(table=table, key=key)
 
 
 def _update_statement(target: Target) -> sql.Composed:

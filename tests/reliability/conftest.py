@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +283,7 @@ class Delivery:
     rounds: int = 0
     deliveries: int = 0
     failures: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
 
     def once(self, messages: Sequence[Message]) -> list[Message]:
         """Deliver every message once, in batches; return the ones not acknowledged."""
@@ -292,6 +294,7 @@ class Delivery:
             self.deliveries += len(chunk)
             failed = {m.message_id for m in batch.failed}
             self.failures += len(failed)
+            self.reasons.update(m.reason()[:100] for m in batch.failed)
             left.extend(
                 Message(m.message_id, m.body, m.receive_count + 1)
                 for m in chunk
