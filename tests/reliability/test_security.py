@@ -11,6 +11,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -209,14 +210,12 @@ def test_store_verify_full_refuses_what_it_cannot_verify(
     private_documents: DocumentsTable,
     make_recorder: Callable[..., Recorder],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: object,
+    tmp_path: Path,
     case: str,
     expected: str,
 ) -> None:
     """verify-full never falls back to plaintext nor to an unverified server: every message
     fails with a clear reason, and the TLS front sees no plaintext session."""
-    from pathlib import Path
-
     monkeypatch.setenv("PGSSLMODE", "verify-full")
     monkeypatch.setenv("PGSSLROOTCERT", str(private_postgres.ca_file))
     url = tls_front.url()
@@ -225,7 +224,7 @@ def test_store_verify_full_refuses_what_it_cannot_verify(
     elif case == "wrong-host-name":
         url = tls_front.url(host="db.example.internal")
     elif case == "untrusted-ca":
-        other = Path(str(tmp_path)) / "other.crt"
+        other = tmp_path / "other.crt"
         other.write_bytes((private_postgres.pgdata / "server.crt").read_bytes())
         monkeypatch.setenv("PGSSLROOTCERT", str(other))  # a leaf, not the CA that signed it
     else:
