@@ -44,6 +44,10 @@ class MessageNotRecorded(Exception):
     """A direct S3 invocation that was not recorded: raising makes Lambda retry it."""
 
 
+class NotABatch(ValueError):
+    """An event with no records: nothing an SQS event source (or S3) sends; fail loudly."""
+
+
 @cache
 def recorder() -> Recorder:
     """Built on the first invocation and kept while the environment is warm."""
@@ -53,8 +57,11 @@ def recorder() -> Recorder:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records") or []
-    if records and records[0].get("eventSource") == "aws:s3":
+    records = event.get("Records")
+    if not records or not isinstance(records, list):
+        # As Powertools' batch utility did: an empty or missing batch is a wiring mistake.
+        raise NotABatch("the event has no Records: not an SQS batch or an S3 notification")
+    if records[0].get("eventSource") == "aws:s3":
         return _record_s3_invocation(event, context)
     with _collector_paused():
         messages = [_message(record) for record in records]

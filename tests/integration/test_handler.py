@@ -145,3 +145,9 @@ def test_lambda_handler_names_the_variable_of_bad_configuration(
     monkeypatch.setenv("SIZE_RECORDER_TABLE", "documents; DROP TABLE x")
     with pytest.raises(ValueError, match="SIZE_RECORDER_TABLE"):
         handler.lambda_handler(sqs_event(queue[1], load_event("s3_put.json")), LambdaContext())
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": []}], ids=["no Records", "empty Records"])
+def test_lambda_handler_refuses_an_event_without_records(event: dict[str, Any]) -> None:
+    with pytest.raises(handler.NotABatch, match="no Records"):
+        handler.lambda_handler(event, LambdaContext())
