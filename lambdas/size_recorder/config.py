@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from size_recorder import constants as c
@@ -41,11 +41,11 @@ class Target:
     def table_name(self) -> str:
         return ".".join(self.table)
 
-    def variable(self, field: str) -> str:
-        """The variable an operator edits to change `field` of this target."""
+    def variable(self, attribute: str) -> str:
+        """The variable an operator edits to change `attribute` of this target."""
         if self.origin == c.ENV_TABLE:
-            return _SINGLE_TARGET_VARIABLES[field]
-        return f"{self.origin}.{field}"
+            return _SINGLE_TARGET_VARIABLES[attribute]
+        return f"{self.origin}.{attribute}"
 
     def describe(self) -> str:
         where = f"s3://{self.bucket or '*'}/{self.prefix}"
@@ -71,7 +71,8 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class Settings:
     targets: tuple[Target, ...]
-    database_url: str | None = None
+    # The URL may carry a password: keep it out of reprs, tracebacks and debug output.
+    database_url: str | None = field(default=None, repr=False)
     db_secret_arn: str | None = None
     statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
     connect_timeout_s: int = c.DEFAULT_CONNECT_TIMEOUT_S

@@ -25,7 +25,9 @@ from size_recorder.config import ConfigError, Target
 from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
 
 # Integer types that hold a byte count; anything else is a configuration mistake.
-_SIZE_TYPES = frozenset({"bigint", "integer", "smallint", "numeric"})
+# Types that hold any S3 object's size (up to 5 TiB). An `integer` column would fail the whole
+# batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.
+_SIZE_TYPES = frozenset({"bigint", "numeric"})
 _TEXT_TYPES = ("text", "character varying", "character")
 
 # Below this much of the write's time budget, a retry on a new connection is not attempted.
@@ -108,6 +110,11 @@ class PostgresStore:
                 # Server-side prepared statements break behind RDS Proxy and PgBouncer.
                 prepare_threshold=None,
                 application_name="size-recorder",
+                # Notice a peer that vanished (failover, NAT timeout) instead of waiting forever.
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
             )
         except psycopg.Error as exc:
             # `from None`: the cause's message can quote the connection string, password and all.

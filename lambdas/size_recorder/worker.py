@@ -53,13 +53,16 @@ def run_worker(
             continue
         batch = recorder.record([Message(m.message_id, m.body, m.receive_count) for m in received])
         report(batch, logger)
-        handles = {m.message_id: m.receipt_handle for m in received}
-        sqs.delete(client, queue_url, [handles[m.message_id] for m in batch.acknowledged])
+        # Pair by position, not by message id: SQS may hand out one message twice in a batch,
+        # and each copy has its own receipt handle to delete.
+        pairs = list(zip(received, batch.messages, strict=True))
+        sqs.delete(client, queue_url, [r.receipt_handle for r, m in pairs if m.acknowledged])
         delays = recorder.retry_delays(batch)
-        if delays:
-            sqs.change_visibility(
-                client, queue_url, [(handles[mid], seconds) for mid, seconds in delays.items()]
-            )
+        retries = [
+            (r.receipt_handle, delays[m.message_id]) for r, m in pairs if m.message_id in delays
+        ]
+        if retries:
+            sqs.change_visibility(client, queue_url, retries)
         stats.batches += 1
         stats.messages += len(received)
         stats.deleted += len(batch.acknowledged)

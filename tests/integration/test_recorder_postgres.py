@@ -212,7 +212,9 @@ def test_record_fails_the_messages_a_database_error_touches(
     recorder: Recorder, documents: DocumentsTable
 ) -> None:
     with psycopg.connect(documents.url, autocommit=True) as conn:
-        conn.execute(f"ALTER TABLE {documents.qualified} ALTER size_bytes TYPE integer")
+        conn.execute(
+            f"ALTER TABLE {documents.qualified} ADD CONSTRAINT small CHECK (size_bytes < 1000)"
+        )
     documents.insert("huge.iso")
     batch = recorder.record(
         [
@@ -223,7 +225,7 @@ def test_record_fails_the_messages_a_database_error_touches(
     (failed,) = batch.failed
     assert failed.message_id == "huge"
     assert failed.records[0].outcome is Outcome.FAILED
-    assert "out of range" in failed.reason()
+    assert "violates check constraint" in failed.reason()
 
 
 def test_record_reconnects_after_the_connection_is_killed(
@@ -280,4 +282,16 @@ def test_verify_names_the_variable_of_a_missing_table_or_column(
 ) -> None:
     _, store = build_recorder(Settings.from_env({**env, **override}))
     with pytest.raises(ConfigError, match=message):
+        store.verify()
+
+
+def test_verify_refuses_an_integer_size_column_that_cannot_hold_2_gib(
+    env: dict[str, str], documents: DocumentsTable
+) -> None:
+    with psycopg.connect(documents.url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {documents.qualified} ALTER size_bytes TYPE integer")
+    _, store = build_recorder(Settings.from_env(env))
+    with pytest.raises(
+        ConfigError, match="SIZE_RECORDER_SIZE_COLUMN: column 'size_bytes' .* is integer"
+    ):
         store.verify()

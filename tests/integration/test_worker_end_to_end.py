@@ -78,3 +78,19 @@ def test_worker_refuses_to_start_with_bad_configuration(
     monkeypatch.setenv("SIZE_RECORDER_SIZE_COLUMN", "bytes")
     assert main(["worker", "--queue-url", pipeline[1], "--exit-when-empty"]) == 2
     assert "SIZE_RECORDER_SIZE_COLUMN: column 'bytes' does not exist" in capsys.readouterr().err
+
+
+def test_worker_keeps_consuming_while_postgres_is_unreachable(
+    pipeline: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, url = pipeline
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/app?connect_timeout=1")
+    boto3.client("s3").put_object(Bucket=bucket, Key="media/while-down.txt", Body=b"abc")
+
+    code = main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1"])
+
+    assert code == 1  # started, failed the message, left it for redelivery
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"

@@ -213,12 +213,6 @@ class ReceivesOneMessageTwice:
         return {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.py keys receipt handles by message id: a message received twice in one"
-    " batch is deleted twice through one handle (moto: BatchEntryIdsNotDistinct, the worker"
-    " dies) and the other copy is never deleted",
-)
 def test_worker_deletes_each_copy_of_a_message_received_twice(
     documents: DocumentsTable, make_recorder: Callable[..., Recorder]
 ) -> None:

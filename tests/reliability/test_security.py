@@ -329,11 +329,6 @@ def test_lambda_handler_logs_never_contain_the_password(
         assert PASSWORD not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.Settings is a plain dataclass: its repr shows database_url, password included"
-    " (fix: field(repr=False) in config.py, outside this suite's remit)",
-)
 def test_settings_repr_does_not_show_the_password() -> None:
     """Settings end up in debug output and tracebacks; their repr must not carry the password."""
     settings = Settings.from_env(

@@ -18,9 +18,11 @@ from size_recorder.cli.common import (
     StopFlag,
     fail,
     load_settings,
-    open_recorder,
     print_summary,
 )
+from size_recorder.config import ConfigError
+from size_recorder.recorder import StoreError
+from size_recorder.runtime import build_recorder
 from size_recorder.worker import run_worker
 
 
@@ -57,20 +59,34 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        recorder = open_recorder(load_settings())
+        settings = load_settings()
     except CommandError as exc:
         return fail(str(exc))
-    stats = run_worker(
-        recorder=recorder,
-        client=sqs.sqs_client(),
-        queue_url=args.queue_url,
-        # Logs go to stderr: stdout carries only the summary, which --json makes machine-readable.
-        logger=Logger(service=c.SERVICE_NAME, logger_handler=logging.StreamHandler(sys.stderr)),
-        batch_size=args.batch_size,
-        wait_seconds=args.wait_seconds,
-        exit_when_empty=args.exit_when_empty,
-        should_stop=StopFlag().install(),
-    )
+    recorder, store = build_recorder(settings)
+    # Logs go to stderr: stdout carries only the summary, which --json makes machine-readable.
+    logger = Logger(service=c.SERVICE_NAME, logger_handler=logging.StreamHandler(sys.stderr))
+    try:
+        store.verify()
+    except ConfigError as exc:
+        return fail(f"configuration error: {exc}")
+    except StoreError as exc:
+        # Exiting would put a supervised worker into a restart loop; like the Lambda, keep
+        # consuming: messages fail (and are retried) until Postgres answers, and the tables
+        # are checked on the first connection that succeeds.
+        logger.warning("Postgres is not reachable; consuming anyway", reason=str(exc))
+    try:
+        stats = run_worker(
+            recorder=recorder,
+            client=sqs.sqs_client(),
+            queue_url=args.queue_url,
+            logger=logger,
+            batch_size=args.batch_size,
+            wait_seconds=args.wait_seconds,
+            exit_when_empty=args.exit_when_empty,
+            should_stop=StopFlag().install(),
+        )
+    except ConfigError as exc:  # the deferred table check failed once Postgres came back
+        return fail(f"configuration error: {exc}")
     print_summary(
         "size-recorder worker",
         {
