@@ -292,6 +292,6 @@ def test_verify_refuses_an_integer_size_column_that_cannot_hold_2_gib(
         conn.execute(f"ALTER TABLE {documents.qualified} ALTER size_bytes TYPE integer")
     _, store = build_recorder(Settings.from_env(env))
     with pytest.raises(
-        ConfigError, match="SIZE_RECORDER_SIZE_COLUMN: column 'size_bytes' .* is integer"
+        ConfigError, match=r"SIZE_RECORDER_SIZE_COLUMN: column 'size_bytes' .* is integer"
     ):
         store.verify()
