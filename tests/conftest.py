@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from size_recorder.recorder import Recorder
+    from size_recorder.store import PostgresStore
 
 # pgserver keeps a lock file under $XDG_RUNTIME_DIR (/run/user/0 by default); give it a private one.
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="size-recorder-xdg-"))
@@ -119,17 +124,10 @@ def documents(database_url: str) -> Iterator[DocumentsTable]:
     """A fresh, empty `documents_document` table, dropped after the test."""
     import psycopg
 
+    from tests.support import create_documents_table
+
     table = DocumentsTable(url=database_url, schema=f"t_{uuid.uuid4().hex[:12]}")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{table.schema}"')
-        conn.execute(
-            f'CREATE TABLE "{table.schema}".{table.name} ('
-            " id bigserial PRIMARY KEY,"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer text)"
-        )
-        conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
+    create_documents_table(table)
     yield table
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{table.schema}" CASCADE')
@@ -153,3 +151,21 @@ def moto_endpoint() -> Iterator[str]:
 def unique(prefix: str) -> str:
     """A bucket/queue name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_recorder() -> Iterator[Callable[[dict[str, str]], Recorder]]:
+    """Build recorders from an environment mapping; their connections are closed afterwards."""
+    from size_recorder.config import Settings
+    from size_recorder.runtime import build_recorder
+
+    stores: list[PostgresStore] = []
+
+    def make(env: dict[str, str]) -> Recorder:
+        recorder, store = build_recorder(Settings.from_env(env))
+        stores.append(store)
+        return recorder
+
+    yield make
+    for store in stores:
+        store.close()

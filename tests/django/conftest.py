@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import django
 import pytest
 from django.conf import settings
-
-import django
 
 BUCKET = f"size-recorder-django-{uuid.uuid4().hex[:8]}"
 # django-storages' AWS_LOCATION: every key starts with it, the FileField column does not.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -13,22 +12,9 @@ from moto import mock_aws
 
 from size_recorder import handler
 from tests.conftest import DocumentsTable, load_event
+from tests.support import LambdaContext, sqs_event
 
 QUEUE = "uploads-events"
-
-
-@dataclass
-class LambdaContext:
-    """What Lambda passes as `context`, with a clock the test controls."""
-
-    remaining_ms: int = 30_000
-    function_name: str = "size-recorder"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:size-recorder"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
@@ -53,30 +39,11 @@ def configured(documents: DocumentsTable, monkeypatch: pytest.MonkeyPatch) -> It
     handler.recorder.cache_clear()
 
 
-def sqs_event(queue_arn: str, *bodies: str, receipt: str = "handle") -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "receiptHandle": f"{receipt}-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
 def test_lambda_handler_records_sizes_and_reports_no_failures(
     documents: DocumentsTable, queue: tuple[str, str]
 ) -> None:
     documents.insert("uploads/red flower.jpg")
-    event = sqs_event(queue[1], load_event("s3_put.json"), load_event("s3_test_event.json"))
+    event = sqs_event(load_event("s3_put.json"), load_event("s3_test_event.json"))
     response = handler.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": []}
     assert documents.sizes() == {"uploads/red flower.jpg": 1024}
@@ -86,9 +53,7 @@ def test_lambda_handler_reports_only_the_failed_messages(
     documents: DocumentsTable, queue: tuple[str, str]
 ) -> None:
     documents.insert("uploads/red flower.jpg")
-    event = sqs_event(
-        queue[1], load_event("s3_put.json"), "{broken", load_event("sns_envelope.json")
-    )
+    event = sqs_event(load_event("s3_put.json"), "{broken", load_event("sns_envelope.json"))
     response = handler.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
 
@@ -96,7 +61,7 @@ def test_lambda_handler_reports_only_the_failed_messages(
 def test_lambda_handler_reports_a_batch_where_everything_failed_without_raising(
     queue: tuple[str, str],
 ) -> None:
-    response = handler.lambda_handler(sqs_event(queue[1], "{", "}"), LambdaContext())
+    response = handler.lambda_handler(sqs_event("{", "}"), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
 
 
@@ -107,7 +72,7 @@ def test_lambda_handler_shortens_the_visibility_of_unmatched_messages(
     sqs = boto3.client("sqs")
     sqs.send_message(QueueUrl=url, MessageBody=load_event("s3_put.json"))
     received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=600)["Messages"][0]
-    event = sqs_event(arn, received["Body"])
+    event = sqs_event(received["Body"], queue_arn=arn)
     event["Records"][0]["receiptHandle"] = received["ReceiptHandle"]
 
     response = handler.lambda_handler(event, LambdaContext())
@@ -133,8 +98,8 @@ def test_lambda_handler_fails_every_message_when_time_is_nearly_up(
     documents: DocumentsTable, queue: tuple[str, str]
 ) -> None:
     documents.insert("uploads/red flower.jpg")
-    event = sqs_event(queue[1], load_event("s3_put.json"))
-    response = handler.lambda_handler(event, LambdaContext(remaining_ms=800))
+    event = sqs_event(load_event("s3_put.json"))
+    response = handler.lambda_handler(event, LambdaContext(timeout_ms=800))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert documents.sizes() == {"uploads/red flower.jpg": None}
 
@@ -144,7 +109,7 @@ def test_lambda_handler_names_the_variable_of_bad_configuration(
 ) -> None:
     monkeypatch.setenv("SIZE_RECORDER_TABLE", "documents; DROP TABLE x")
     with pytest.raises(ValueError, match="SIZE_RECORDER_TABLE"):
-        handler.lambda_handler(sqs_event(queue[1], load_event("s3_put.json")), LambdaContext())
+        handler.lambda_handler(sqs_event(load_event("s3_put.json")), LambdaContext())
 
 
 @pytest.mark.parametrize("event", [{}, {"Records": []}], ids=["no Records", "empty Records"])

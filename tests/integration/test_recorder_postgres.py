@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -12,21 +11,10 @@ from size_recorder.config import ConfigError, Settings
 from size_recorder.outcomes import Outcome
 from size_recorder.recorder import Message, Recorder
 from size_recorder.runtime import build_recorder
-from size_recorder.store import PostgresStore
 from tests.conftest import DocumentsTable, load_event
+from tests.support import recorder_env, s3_body
 
-
-def s3_body(*records: tuple[str, int | float] | tuple[str, int | float, str]) -> str:
-    """An S3 notification body for (key as it appears in the event, size[, sequencer])."""
-    event = json.loads(load_event("s3_put.json"))
-    template = event["Records"][0]
-    out = []
-    for key, size, *sequencer in records:
-        record = json.loads(json.dumps(template))
-        record["s3"]["object"].update(key=key, size=size)
-        record["s3"]["object"]["sequencer"] = sequencer[0] if sequencer else None
-        out.append(record)
-    return json.dumps({"Records": out})
+MakeRecorder = Callable[[dict[str, str]], Recorder]
 
 
 def messages(*bodies: str) -> list[Message]:
@@ -35,35 +23,17 @@ def messages(*bodies: str) -> list[Message]:
 
 @pytest.fixture
 def env(documents: DocumentsTable) -> dict[str, str]:
-    return {
-        "DATABASE_URL": documents.url,
-        "SIZE_RECORDER_TABLE": documents.qualified,
-        "SIZE_RECORDER_KEY_PREFIX": "media/",
-    }
+    return recorder_env(documents)
 
 
 @pytest.fixture
-def make_recorder() -> Iterator[object]:
-    stores: list[PostgresStore] = []
-
-    def make(env: dict[str, str]) -> Recorder:
-        recorder, store = build_recorder(Settings.from_env(env))
-        stores.append(store)
-        return recorder
-
-    yield make
-    for store in stores:
-        store.close()
+def recorder(env: dict[str, str], make_recorder: MakeRecorder) -> Recorder:
+    return make_recorder(env)
 
 
 @pytest.fixture
-def recorder(env: dict[str, str], make_recorder) -> Recorder:  # type: ignore[no-untyped-def]
-    return make_recorder(env)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def sequenced(env: dict[str, str], make_recorder) -> Recorder:  # type: ignore[no-untyped-def]
-    return make_recorder({**env, "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer"})  # type: ignore[no-any-return]
+def sequenced(env: dict[str, str], make_recorder: MakeRecorder) -> Recorder:
+    return make_recorder({**env, "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer"})
 
 
 def outcomes(recorder: Recorder, *bodies: str) -> list[Outcome]:
@@ -92,7 +62,7 @@ def test_record_updates_every_row_holding_the_key(
     recorder: Recorder, documents: DocumentsTable
 ) -> None:
     documents.insert("shared.pdf", "shared.pdf")
-    recorder.record(messages(s3_body(("media/shared.pdf", 5))))
+    recorder.record(messages(s3_body("media/shared.pdf", 5)))
     with psycopg.connect(documents.url) as conn:
         sizes = conn.execute(f"SELECT size_bytes FROM {documents.qualified}").fetchall()
     assert sizes == [(5,), (5,)]
@@ -101,7 +71,7 @@ def test_record_updates_every_row_holding_the_key(
 def test_record_reports_a_missing_row_as_unmatched_and_fails_the_message(
     recorder: Recorder,
 ) -> None:
-    batch = recorder.record(messages(s3_body(("media/not-yet.pdf", 3))))
+    batch = recorder.record(messages(s3_body("media/not-yet.pdf", 3)))
     (message,) = batch.failed
     assert message.only_unmatched
     assert "no row with file = 'not-yet.pdf'" in message.reason()
@@ -109,7 +79,7 @@ def test_record_reports_a_missing_row_as_unmatched_and_fails_the_message(
 
 def test_retry_delays_cover_only_unmatched_messages(recorder: Recorder) -> None:
     batch = recorder.record(
-        [Message("late", s3_body(("media/late.pdf", 3)), receive_count=3), Message("bad", "{")]
+        [Message("late", s3_body("media/late.pdf", 3), receive_count=3), Message("bad", "{")]
     )
     assert recorder.retry_delays(batch) == {"late": 8}
 
@@ -118,7 +88,7 @@ def test_record_skips_keys_outside_the_prefix_and_acknowledges_them(
     recorder: Recorder, documents: DocumentsTable
 ) -> None:
     documents.insert("static/app.css")
-    batch = recorder.record(messages(s3_body(("static/app.css", 3))))
+    batch = recorder.record(messages(s3_body("static/app.css", 3)))
     assert batch.messages[0].acknowledged
     assert batch.messages[0].records[0].reason == "key is outside every configured prefix"
     assert documents.sizes() == {"static/app.css": None}
@@ -134,12 +104,12 @@ def test_record_fails_exactly_the_bad_messages_of_a_mixed_batch(
     documents.insert("a.txt", "b.txt")
     batch = recorder.record(
         [
-            Message("good-1", s3_body(("media/a.txt", 1))),
+            Message("good-1", s3_body("media/a.txt", 1)),
             Message("not-json", "{nope"),
             Message("unknown-shape", '{"detail": {}}'),
-            Message("no-size", s3_body(("media/b.txt", None))),  # type: ignore[arg-type]
-            Message("good-2", s3_body(("media/b.txt", 2))),
-            Message("unmatched", s3_body(("media/c.txt", 3))),
+            Message("no-size", s3_body("media/b.txt", None)),
+            Message("good-2", s3_body("media/b.txt", 2)),
+            Message("unmatched", s3_body("media/c.txt", 3)),
         ]
     )
     assert sorted(m.message_id for m in batch.failed) == [
@@ -162,7 +132,7 @@ def test_record_twice_changes_nothing(recorder: Recorder, documents: DocumentsTa
 
 def test_record_accepts_a_float_size(recorder: Recorder, documents: DocumentsTable) -> None:
     documents.insert("f.bin")
-    recorder.record(messages(s3_body(("media/f.bin", 4096.0))))
+    recorder.record(messages(s3_body("media/f.bin", 4096.0)))
     assert documents.sizes() == {"f.bin": 4096}
 
 
@@ -172,8 +142,8 @@ def test_record_keeps_the_newest_event_of_a_batch(
     documents.insert("k.bin")
     batch = sequenced.record(
         messages(
-            s3_body(("media/k.bin", 30, "0000000000000003")),
-            s3_body(("media/k.bin", 10, "0000000000000001")),
+            s3_body("media/k.bin", 30, "0000000000000003"),
+            s3_body("media/k.bin", 10, "0000000000000001"),
         )
     )
     assert [m.records[0].outcome for m in batch.messages] == [Outcome.RECORDED, Outcome.STALE]
@@ -218,7 +188,7 @@ def test_record_fails_the_messages_a_database_error_touches(
     documents.insert("huge.iso")
     batch = recorder.record(
         [
-            Message("huge", s3_body(("media/huge.iso", 2**40))),
+            Message("huge", s3_body("media/huge.iso", 2**40)),
             Message("test-event", load_event("s3_test_event.json")),
         ]
     )
@@ -232,25 +202,23 @@ def test_record_reconnects_after_the_connection_is_killed(
     recorder: Recorder, documents: DocumentsTable
 ) -> None:
     documents.insert("a.txt", "b.txt")
-    recorder.record(messages(s3_body(("media/a.txt", 1))))
+    recorder.record(messages(s3_body("media/a.txt", 1)))
     with psycopg.connect(documents.url, autocommit=True) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = 'size-recorder'"
         )
-    assert outcomes(recorder, s3_body(("media/b.txt", 2))) == [Outcome.RECORDED]
+    assert outcomes(recorder, s3_body("media/b.txt", 2)) == [Outcome.RECORDED]
 
 
 def test_record_gives_up_on_a_locked_row_after_the_statement_timeout(
-    env: dict[str, str],
-    make_recorder,
-    documents: DocumentsTable,  # type: ignore[no-untyped-def]
+    env: dict[str, str], make_recorder: MakeRecorder, documents: DocumentsTable
 ) -> None:
     documents.insert("locked.txt")
     recorder = make_recorder({**env, "SIZE_RECORDER_STATEMENT_TIMEOUT_MS": "300"})
     with psycopg.connect(documents.url) as blocker:
         blocker.execute(f"SELECT * FROM {documents.qualified} FOR UPDATE")
-        batch = recorder.record(messages(s3_body(("media/locked.txt", 1))))
+        batch = recorder.record(messages(s3_body("media/locked.txt", 1)))
     (failed,) = batch.failed
     assert failed.records[0].outcome is Outcome.FAILED
     assert "lock timeout" in failed.reason() or "statement timeout" in failed.reason()
@@ -260,7 +228,7 @@ def test_record_fails_the_batch_when_no_time_is_left(
     recorder: Recorder, documents: DocumentsTable
 ) -> None:
     documents.insert("a.txt")
-    batch = recorder.record(messages(s3_body(("media/a.txt", 1))), remaining_ms=lambda: 1500)
+    batch = recorder.record(messages(s3_body("media/a.txt", 1)), remaining_ms=lambda: 1500)
     assert batch.failed[0].reason() == "failed: no time left to write"
     assert documents.sizes() == {"a.txt": None}
 

@@ -31,11 +31,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from size_recorder.config import Settings
 from size_recorder.recorder import Message, Recorder
-from size_recorder.runtime import build_recorder
-from size_recorder.store import PostgresStore
-from tests.conftest import DocumentsTable, load_event
+from tests.conftest import DocumentsTable
+from tests.support import create_documents_table, s3_body, s3_record
 
 PASSWORD_GROUP = "password_required"
 
@@ -88,19 +86,6 @@ class PrivatePostgres:
         table = DocumentsTable(url=self.url, schema=f"t_{uuid.uuid4().hex[:12]}")
         create_documents_table(table)
         return table
-
-
-def create_documents_table(table: DocumentsTable) -> None:
-    with psycopg.connect(table.url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{table.schema}"')
-        conn.execute(
-            f'CREATE TABLE "{table.schema}".{table.name} ('
-            " id bigserial PRIMARY KEY,"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer text)"
-        )
-        conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
 
 
 def _free_port() -> int:
@@ -226,49 +211,6 @@ def private_documents(private_postgres: PrivatePostgres) -> Iterator[DocumentsTa
         conn.execute(f'DROP SCHEMA "{table.schema}" CASCADE')
 
 
-@pytest.fixture
-def make_recorder() -> Iterator[Callable[..., Recorder]]:
-    """Build recorders from an environment mapping; their connections are closed afterwards."""
-    stores: list[PostgresStore] = []
-
-    def make(env: dict[str, str]) -> Recorder:
-        recorder, store = build_recorder(Settings.from_env(env))
-        stores.append(store)
-        return recorder
-
-    yield make
-    for store in stores:
-        store.close()
-
-
-def recorder_env(table: DocumentsTable, **extra: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": table.url,
-        "SIZE_RECORDER_TABLE": table.qualified,
-        "SIZE_RECORDER_KEY_PREFIX": "media/",
-        **extra,
-    }
-
-
-_TEMPLATE = json.loads(load_event("s3_put.json"))["Records"][0]
-
-
-def s3_record(key: str, size: object, sequencer: str | None = None) -> dict[str, object]:
-    """One S3 notification record for `key` as it appears in the event (already encoded)."""
-    record: dict[str, object] = json.loads(json.dumps(_TEMPLATE))
-    obj = record["s3"]["object"]  # type: ignore[index]
-    obj.update(key=key, size=size)
-    if sequencer is None:
-        del obj["sequencer"]
-    else:
-        obj["sequencer"] = sequencer
-    return record
-
-
-def s3_body(key: str, size: object, sequencer: str | None = None) -> str:
-    return json.dumps({"Records": [s3_record(key, size, sequencer)]})
-
-
 @dataclass(slots=True)
 class Delivery:
     """Plays SQS for a recorder: batches in, acknowledged messages gone, the rest redelivered."""
@@ -312,43 +254,6 @@ class Delivery:
             self.rng.shuffle(pending)
             if pending and self.pause_s:
                 time.sleep(self.pause_s)
-
-
-@dataclass
-class LambdaContext:
-    """What Lambda passes as `context`, with a real deadline: the time left shrinks as it runs."""
-
-    timeout_ms: int = 30_000
-    function_name: str = "size-recorder"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:size-recorder"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
-
-
-def sqs_event(
-    *bodies: str, queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q"
-) -> dict[str, Any]:
-    """An SQS → Lambda event with one record per body (message ids m0, m1, ...)."""
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "receiptHandle": f"handle-{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
 
 
 def recorder_pids(url: str) -> list[int]:

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from size_recorder.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
-from tests.reliability.conftest import Delivery, recorder_env, s3_body
+from tests.reliability.conftest import Delivery
+from tests.support import recorder_env, s3_body
 
 WORKERS = 4
 KEYS = 50

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from size_recorder.outcomes import Outcome
 from size_recorder.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
-from tests.reliability.conftest import recorder_env, s3_body
+from tests.support import recorder_env, s3_body
 
 COUNT = 10_000
 

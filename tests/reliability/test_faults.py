@@ -20,17 +20,8 @@ from size_recorder import handler
 from size_recorder.outcomes import BatchResult, Outcome
 from size_recorder.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
-from tests.reliability.conftest import (
-    Delivery,
-    LambdaContext,
-    PrivatePostgres,
-    recorder_env,
-    recorder_pids,
-    s3_body,
-    s3_record,
-    sqs_event,
-    wait_for_lock_wait,
-)
+from tests.reliability.conftest import Delivery, PrivatePostgres, recorder_pids, wait_for_lock_wait
+from tests.support import LambdaContext, recorder_env, s3_body, s3_record, sqs_event
 
 
 def keyed_messages(count: int, *, size_base: int = 1000) -> list[Message]:

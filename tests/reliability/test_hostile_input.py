@@ -19,7 +19,7 @@ from size_recorder.events import MAX_KEY_BYTES
 from size_recorder.outcomes import Outcome
 from size_recorder.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
-from tests.reliability.conftest import recorder_env, s3_body, s3_record
+from tests.support import recorder_env, s3_body, s3_record
 
 # What the recorder may ever put into SQL as a table or column name.
 PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

@@ -16,7 +16,8 @@ from size_recorder.recorder import Recorder
 from size_recorder.replay import ReplayMode, replay_dlq
 from size_recorder.worker import run_worker
 from tests.conftest import DocumentsTable, unique
-from tests.reliability.conftest import PrivatePostgres, bad_bodies, recorder_env, s3_body
+from tests.reliability.conftest import PrivatePostgres, bad_bodies
+from tests.support import recorder_env, s3_body
 
 
 @pytest.mark.slow

@@ -19,13 +19,8 @@ from size_recorder import handler
 from size_recorder.recorder import Recorder
 from size_recorder.worker import run_worker
 from tests.conftest import DocumentsTable, load_event, unique
-from tests.reliability.conftest import (
-    BAD_MAKERS,
-    LambdaContext,
-    bad_bodies,
-    recorder_env,
-    s3_body,
-)
+from tests.reliability.conftest import BAD_MAKERS, bad_bodies
+from tests.support import LambdaContext, recorder_env, s3_body
 
 BAD_COUNT = 1_000
 # Through moto's SQS fewer: its ReceiveMessage costs ~0.1-0.5 s here with a thousand messages

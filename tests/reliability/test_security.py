@@ -23,15 +23,8 @@ from size_recorder.outcomes import Outcome
 from size_recorder.recorder import Message, Recorder, StoreError
 from size_recorder.runtime import build_recorder
 from tests.conftest import DocumentsTable
-from tests.reliability.conftest import (
-    PASSWORD_GROUP,
-    LambdaContext,
-    PrivatePostgres,
-    TlsFront,
-    recorder_env,
-    s3_body,
-    sqs_event,
-)
+from tests.reliability.conftest import PASSWORD_GROUP, PrivatePostgres, TlsFront
+from tests.support import LambdaContext, recorder_env, s3_body, sqs_event
 
 PASSWORD = "Sup3r-S3cret-Pa55"
 
