@@ -36,10 +36,11 @@ class Target:
     bucket: str | None = None
     # The variable (or TARGETS entry) this came from, so later errors can name it.
     origin: str = c.ENV_TABLE
+    # "schema.table", joined once: every record's result names it.
+    table_name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def table_name(self) -> str:
-        return ".".join(self.table)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table_name", ".".join(self.table))
 
     def variable(self, attribute: str) -> str:
         """The variable an operator edits to change `attribute` of this target."""

@@ -74,7 +74,8 @@ def parse_body(body: str) -> list[ParsedEntry]:
         document = _loads(body)
     except (ValueError, TypeError, RecursionError) as exc:
         raise EventParseError(f"body is not JSON: {exc}") from None
-    _reject_lone_surrogates(body, document, "body")
+    if "\\u" in body:  # checked here: most bodies have no escapes and skip the call
+        _reject_lone_surrogates(body, document, "body")
     return parse_document(document)
 
 
@@ -86,7 +87,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 def _reject_lone_surrogates(text: str, document: Any, what: str) -> None:
     """Refuse JSON whose escapes decode to a lone surrogate: not Unicode, so it cannot be a key,
     a bucket or a reason in a log line (the JSON logger would drop the whole line)."""
-    if "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+    if not _SURROGATE_ESCAPE.search(text):
         return
     try:
         json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -133,7 +134,8 @@ def parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
             inner = json.loads(message)
         except (ValueError, RecursionError) as exc:
             raise EventParseError(f"SNS envelope's Message is not JSON: {exc}") from None
-        _reject_lone_surrogates(message, inner, "SNS envelope's Message")
+        if "\\u" in message:
+            _reject_lone_surrogates(message, inner, "SNS envelope's Message")
         return parse_document(inner, _depth=_depth + 1)
     if document.get("source") == "aws.s3" and "detail-type" in document:
         return [_parse_eventbridge(document)]

@@ -1,14 +1,10 @@
 """Lambda entry point: an SQS batch in, a partial batch response out.
 
 Thin on purpose: the work is `Recorder.record`, shared with the worker and the replay tool.
-The whole batch is written in one round trip first; the response then lists exactly the
-messages that were not recorded, so only those are retried.
-
-The response is built here rather than by Powertools' `process_partial_response`: the batch is
-already decided when the response is due, and the batch utility cost ten Python calls per
-record and ~20 ms of import to produce the same `{"batchItemFailures": [...]}`. As with its
-`raise_on_entire_batch_failure=False`, a batch where every message failed is reported, not
-raised (an all-unmatched batch is normal: rows not inserted yet).
+The whole batch is written in one round trip first; Powertools' batch utility then builds the
+partial batch response from each message's outcome, so exactly the messages that were not
+recorded are retried. A batch where every message failed is reported, not raised: an
+all-unmatched batch is normal (rows not inserted yet) and must not count as a function error.
 """
 
 from __future__ import annotations
@@ -22,6 +18,12 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from size_recorder import constants as c
@@ -38,14 +40,12 @@ metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or c.METRICS_NAMESPACE,
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or c.SERVICE_NAME,
 )
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class MessageNotRecorded(Exception):
-    """A direct S3 invocation that was not recorded: raising makes Lambda retry it."""
-
-
-class NotABatch(ValueError):
-    """An event with no records: nothing an SQS event source (or S3) sends; fail loudly."""
+    """Raised for a message that was not recorded: Powertools lists it in batchItemFailures,
+    and a direct S3 invocation that raises it is retried by Lambda."""
 
 
 @cache
@@ -57,18 +57,24 @@ def recorder() -> Recorder:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records")
-    if not records or not isinstance(records, list):
-        # As Powertools' batch utility did: an empty or missing batch is a wiring mistake.
-        raise NotABatch("the event has no Records: not an SQS batch or an S3 notification")
-    if records[0].get("eventSource") == "aws:s3":
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:s3":
         return _record_s3_invocation(event, context)
     with _collector_paused():
         messages = [_message(record) for record in records]
         batch = recorder().record(messages, remaining_ms=context.get_remaining_time_in_millis)
     report(batch, logger, metrics)
     _retry_unmatched_soon(batch, records)
-    return {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in batch.failed]}
+    failed = {m.message_id: m.reason() for m in batch.failed}
+
+    def check(record: SQSRecord) -> None:
+        if record.message_id in failed:
+            raise MessageNotRecorded(failed[record.message_id])
+
+    response = process_partial_response(
+        event=event, record_handler=check, processor=processor, context=context
+    )
+    return dict(response)
 
 
 @contextmanager

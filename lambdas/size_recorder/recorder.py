@@ -101,10 +101,13 @@ class Recorder:
             for item, result in self._write(pending, remaining_ms):
                 results[item.index].append(result)
 
+        # List comprehensions, not generators: a generator costs a Python call per message.
         return BatchResult(
             tuple(
-                MessageResult(m.message_id, m.receive_count, tuple(r))
-                for m, r in zip(messages, results, strict=True)
+                [
+                    MessageResult(m.message_id, m.receive_count, tuple(r))
+                    for m, r in zip(messages, results, strict=True)
+                ]
             )
         )
 
