@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from size_recorder.sqs import queue_arn
 from tests.conftest import load_event
 
 if TYPE_CHECKING:
@@ -94,3 +95,23 @@ def create_documents_table(table: DocumentsTable) -> None:
             " size_sequencer text)"
         )
         conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
+
+
+@dataclass(frozen=True, slots=True)
+class QueueWithDlq:
+    url: str
+    arn: str
+    dlq_url: str
+
+
+def queue_with_dlq(
+    sqs: Any, name: str, *, max_receive_count: int, visibility_timeout_s: int | None = None
+) -> QueueWithDlq:
+    """A queue whose redrive policy moves a message to its DLQ after `max_receive_count`."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    policy = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": max_receive_count}
+    attributes = {"RedrivePolicy": json.dumps(policy)}
+    if visibility_timeout_s is not None:
+        attributes["VisibilityTimeout"] = str(visibility_timeout_s)
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return QueueWithDlq(url=url, arn=queue_arn(sqs, url), dlq_url=dlq_url)

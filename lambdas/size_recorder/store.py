@@ -24,7 +24,6 @@ from psycopg.conninfo import conninfo_to_dict
 from size_recorder.config import ConfigError, Target
 from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
 
-# Integer types that hold a byte count; anything else is a configuration mistake.
 # Types that hold any S3 object's size (up to 5 TiB). An `integer` column would fail the whole
 # batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.
 _SIZE_TYPES = frozenset({"bigint", "numeric"})

@@ -15,6 +15,7 @@ import pytest
 
 from size_recorder.cli import main
 from size_recorder.django import recorder_environment
+from size_recorder.sqs import queue_arn
 from tests.django.conftest import DjangoProject, RecorderRole
 from tests.django.documents.models import Document
 
@@ -29,9 +30,7 @@ def _notifying_queue(project: DjangoProject, prefix: str) -> str:
         aws_secret_access_key="testing",
     )
     url = sqs.create_queue(QueueName=f"size-recorder-django-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = queue_arn(sqs, url)
     project.s3_client().put_bucket_notification_configuration(
         Bucket=project.bucket,
         NotificationConfiguration={

@@ -3,7 +3,6 @@ shell would have, a bucket, and a queue whose dead letters arrive the way produc
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import pytest
 
 from size_recorder.cli import main
 from tests.conftest import DocumentsTable, unique
+from tests.support import queue_with_dlq
 
 # The prefix django-storages' AWS_LOCATION puts in front of every name the app stores.
 PREFIX = "media/"
@@ -79,23 +79,11 @@ def dlq_count(url: str) -> int:
 @pytest.fixture
 def pipeline(bucket: str) -> Pipeline:
     """Bucket → queue (maxReceiveCount 1) → DLQ, like the deployed stack with a short fuse."""
-    sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=unique("uploads-dlq"))["QueueUrl"]
-    dlq_arn = _arn(dlq_url)
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
-    queue_url = sqs.create_queue(
-        QueueName=unique("uploads-events"), Attributes={"RedrivePolicy": policy}
-    )["QueueUrl"]
+    queues = queue_with_dlq(boto3.client("sqs"), unique("uploads-events"), max_receive_count=1)
     boto3.client("s3").put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": _arn(queue_url), "Events": ["s3:ObjectCreated:*"]}]
+            "QueueConfigurations": [{"QueueArn": queues.arn, "Events": ["s3:ObjectCreated:*"]}]
         },
     )
-    return Pipeline(bucket, queue_url, dlq_url)
-
-
-def _arn(url: str) -> str:
-    return boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    return Pipeline(bucket, queues.url, queues.dlq_url)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import UnexpectedBatchType
 from moto import mock_aws
 
 from size_recorder import handler
+from size_recorder.sqs import queue_arn
 from tests.conftest import DocumentsTable, load_event
 from tests.support import LambdaContext, sqs_event
 
@@ -24,9 +25,7 @@ def queue() -> Iterator[tuple[str, str]]:
     with mock_aws():
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        arn = queue_arn(sqs, url)
         yield url, arn
 
 

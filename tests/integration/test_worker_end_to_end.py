@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from size_recorder.cli import main
+from size_recorder.sqs import queue_arn
 from tests.conftest import DocumentsTable, unique
 
 KEY = "media/uploads/my file+v2 – Ünïcødé.pdf"
@@ -26,9 +27,7 @@ def pipeline(
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     bucket, queue = unique("uploads"), unique("uploads-events")
     url = sqs.create_queue(QueueName=queue)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = queue_arn(sqs, url)
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_notification_configuration(
         Bucket=bucket,

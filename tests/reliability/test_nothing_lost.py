@@ -5,7 +5,6 @@ one of them, while poison messages stay in the DLQ with their reasons.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import boto3
@@ -14,10 +13,11 @@ from aws_lambda_powertools import Logger
 
 from size_recorder.recorder import Recorder
 from size_recorder.replay import ReplayMode, replay_dlq
+from size_recorder.sqs import send
 from size_recorder.worker import run_worker
 from tests.conftest import DocumentsTable, unique
 from tests.reliability.conftest import PrivatePostgres, bad_bodies
-from tests.support import recorder_env, s3_body
+from tests.support import queue_with_dlq, recorder_env, s3_body
 
 
 @pytest.mark.slow
@@ -33,26 +33,13 @@ def test_worker_outage_sends_messages_to_the_dlq_and_replay_records_them_all(
     60, and exactly the 20 bad ones remain, each with a reason."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=unique("outage-dlq"))["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    url = sqs.create_queue(
-        QueueName=unique("outage"),
-        Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
-        },
-    )["QueueUrl"]
+    queues = queue_with_dlq(sqs, unique("outage"), max_receive_count=2, visibility_timeout_s=1)
+    url, dlq_url = queues.url, queues.dlq_url
     good = {f"o/{i}": 500 + i for i in range(60)}
     private_documents.insert(*good)
     bad = bad_bodies(20, for_sqs=True)
     bodies = [s3_body(f"media/{key}", size) for key, size in good.items()] + bad
-    for start in range(0, len(bodies), 10):
-        sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:][:10])],
-        )
+    assert send(sqs, url, bodies) == []
     recorder = make_recorder(recorder_env(private_documents))
     logger = Logger(service="size-recorder-tests", level="ERROR")
 

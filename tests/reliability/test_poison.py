@@ -17,10 +17,11 @@ from aws_lambda_powertools import Logger
 
 from size_recorder import handler
 from size_recorder.recorder import Recorder
+from size_recorder.sqs import send
 from size_recorder.worker import run_worker
 from tests.conftest import DocumentsTable, load_event, unique
 from tests.reliability.conftest import BAD_MAKERS, bad_bodies
-from tests.support import LambdaContext, recorder_env, s3_body
+from tests.support import LambdaContext, queue_with_dlq, recorder_env, s3_body
 
 BAD_COUNT = 1_000
 # Through moto's SQS fewer: its ReceiveMessage costs ~0.1-0.5 s here with a thousand messages
@@ -128,30 +129,14 @@ def test_worker_poison_messages_end_in_the_dlq_and_only_they(
     and moved to the DLQ, and nothing else is there."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=unique("poison-dlq"))["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    url = sqs.create_queue(
-        QueueName=unique("poison"),
-        Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
-        },
-    )["QueueUrl"]
+    queues = queue_with_dlq(sqs, unique("poison"), max_receive_count=2, visibility_timeout_s=1)
+    url, dlq_url = queues.url, queues.dlq_url
     good = {f"w/{i}": 10 + i for i in range(50)}
     documents.insert(*good)
     bad = set(bad_bodies(DLQ_BAD_COUNT, for_sqs=True))
     bodies = [s3_body(f"media/{key}", size) for key, size in good.items()] + sorted(bad)
     random.Random(2).shuffle(bodies)  # noqa: S311 - reproducible shuffles, not secrets
-    for start in range(0, len(bodies), 10):
-        sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "MessageBody": body}
-                for i, body in enumerate(bodies[start : start + 10])
-            ],
-        )
+    assert send(sqs, url, bodies) == []
 
     stats = run_worker(
         recorder=make_recorder(recorder_env(documents)),

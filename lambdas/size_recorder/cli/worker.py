@@ -20,6 +20,7 @@ from size_recorder.cli.common import (
     load_settings,
     print_summary,
 )
+from size_recorder.cli.tools import positive_int
 from size_recorder.config import ConfigError
 from size_recorder.recorder import StoreError
 from size_recorder.runtime import build_recorder
@@ -36,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--queue-url", required=True, help="the SQS queue S3 notifies")
     parser.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=10,
         help="messages per database round trip (received 10 at a time; default 10)",
     )
@@ -102,10 +103,3 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_when_empty and stats.failed:
         return EXIT_INCOMPLETE
     return EXIT_OK
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
