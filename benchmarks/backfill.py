@@ -2,7 +2,7 @@
 
 `backfill_rows` rows (100,000) with NULL sizes, and one object per row in a moto bucket. The
 objects are seeded straight into moto's in-process backend (over HTTP that alone would take
-minutes); everything measured goes over HTTP to moto's server, through `size_recorder.backfill`
+minutes); everything measured goes over HTTP to moto's server, through `size_recorder.ops.backfill`
 exactly as `size-recorder backfill` calls it. S3 requests are the tool's own count.
 
 `list` runs to completion. `head` makes one HEAD per NULL row, ~3-6 ms each against moto here,
@@ -41,9 +41,9 @@ def _run(
     documents: Documents, client: Any, bucket: str, method: str, *, stop_after: int | None = None
 ) -> tuple[Any, float, int]:
     """(result, seconds, rows looked at) of one backfill run."""
-    from size_recorder.backfill import BackfillProgress, backfill
-    from size_recorder.config import Settings
-    from size_recorder.rows import RowStore
+    from size_recorder.adapters.postgres.rows import RowStore
+    from size_recorder.core.config import Settings
+    from size_recorder.ops.backfill import BackfillProgress, backfill
 
     settings = Settings.from_env(documents.recorder_env())
     rows = RowStore.from_settings(settings)

@@ -21,9 +21,9 @@ from typing import Any
 from benchmarks.context import Bench, median, percentile
 from benchmarks.environment import KEY_PREFIX, environ, object_name, quiet_powertools
 from benchmarks.report import Row
-from size_recorder.events import ObjectCreated, parse_body
-from size_recorder.outcomes import BatchResult, MessageResult, Outcome, RecordResult
-from size_recorder.recorder import Message, Recorder
+from size_recorder.core.events import ObjectCreated, parse_body
+from size_recorder.core.outcomes import BatchResult, MessageResult, Outcome, RecordResult
+from size_recorder.core.recorder import Message, Recorder
 
 FIGURE = "4 upload → row"
 DRAIN_TIMEOUT_S = 60
@@ -89,7 +89,7 @@ def _latencies(
     """Seconds from upload to commit (or to receipt, for the baseline) for every upload."""
     from aws_lambda_powertools import Logger
 
-    from size_recorder.worker import run_worker
+    from size_recorder.ops.worker import run_worker
 
     s3, sqs, bucket, url = _pipeline(bench.moto())
     stamps: dict[str, float] = {}
@@ -137,12 +137,14 @@ def _upload(bench: Bench, s3: Any, bucket: str, offset: int) -> dict[str, float]
 
 
 def run(bench: Bench) -> list[Row]:
-    from size_recorder.config import Settings
-    from size_recorder.runtime import build_recorder
+    from size_recorder.adapters.wiring import build_recorder, postgres_store
+    from size_recorder.core.config import Settings
 
     uploads = bench.sizes.uploads
     with bench.documents(rows=2 * uploads) as documents, environ(documents.recorder_env()):
-        recorder, store = build_recorder(Settings.from_env(documents.recorder_env()))
+        settings = Settings.from_env(documents.recorder_env())
+        store = postgres_store(settings)
+        recorder = build_recorder(settings, store)
         store.verify()  # connected and checked before the first upload, as a warm worker is
         try:
             recorded = _latencies(

@@ -50,7 +50,7 @@ class RealHandler:
 @contextlib.contextmanager
 def real_handler(documents: Documents, *, time_writes: bool = False) -> Iterator[RealHandler]:
     """`size_recorder.handler.lambda_handler`, configured for `documents`."""
-    from size_recorder import handler
+    from size_recorder.aws_lambda import handler
 
     with environ(documents.recorder_env()), quiet_powertools(handler.logger):
         handler.recorder.cache_clear()

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from size_recorder.recorder import Recorder
-    from size_recorder.store import PostgresStore
+    from size_recorder.adapters.postgres.store import PostgresStore
+    from size_recorder.core.recorder import Recorder
 
 # pgserver keeps a lock file under $XDG_RUNTIME_DIR (/run/user/0 by default); give it a private one.
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="size-recorder-xdg-"))
@@ -40,7 +40,7 @@ def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SizeRecorderTests")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "size-recorder")
     # Clients are cached per process, as in Lambda; each test gets ones built for its endpoint.
-    from size_recorder import sqs
+    from size_recorder.adapters import sqs
 
     sqs.sqs_client.cache_clear()
     sqs.queue_url_from_arn_cache_clear()
@@ -156,13 +156,15 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def make_recorder() -> Iterator[Callable[[dict[str, str]], Recorder]]:
     """Build recorders from an environment mapping; their connections are closed afterwards."""
-    from size_recorder.config import Settings
-    from size_recorder.runtime import build_recorder
+    from size_recorder.adapters.wiring import build_recorder, postgres_store
+    from size_recorder.core.config import Settings
 
     stores: list[PostgresStore] = []
 
     def make(env: dict[str, str]) -> Recorder:
-        recorder, store = build_recorder(Settings.from_env(env))
+        settings = Settings.from_env(env)
+        store = postgres_store(settings)
+        recorder = build_recorder(settings, store)
         stores.append(store)
         return recorder
 

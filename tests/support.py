@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from size_recorder.sqs import queue_arn
+from size_recorder.adapters.sqs import queue_arn
 from tests.conftest import load_event
 
 if TYPE_CHECKING:

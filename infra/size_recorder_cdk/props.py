@@ -19,7 +19,6 @@ from aws_lambda_powertools.shared.constants import (
 )
 
 from size_recorder import constants as c
-from size_recorder.config import ConfigError, Settings
 from size_recorder.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_WINDOW_S,
@@ -32,6 +31,7 @@ from size_recorder.constants import (
     DEFAULT_UNMATCHED_RETRY_MAX_S,
     DLQ_RETENTION_DAYS,
 )
+from size_recorder.core.config import ConfigError, Settings
 
 CONTEXT_PREFIX: Final = "size-recorder:"
 

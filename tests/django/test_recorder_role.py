@@ -14,11 +14,11 @@ from django.db import models
 from django.test.utils import isolate_apps
 from psycopg import errors
 
-from size_recorder.config import Settings
+from size_recorder.adapters.wiring import build_recorder, postgres_store
+from size_recorder.core.config import Settings
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message
 from size_recorder.django import recorder_environment, recorder_grant_sql
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message
-from size_recorder.runtime import build_recorder
 from tests.django.conftest import RecorderRole
 from tests.django.documents.models import Document
 
@@ -47,7 +47,9 @@ def test_recorder_role_runs_the_recorder_update(recorder_role: RecorderRole) -> 
     Document.objects.create(file="granted/a.pdf")
 
     env = {**recorder_environment(Document), "DATABASE_URL": recorder_role.database_url}
-    recorder, store = build_recorder(Settings.from_env(env))
+    settings = Settings.from_env(env)
+    store = postgres_store(settings)
+    recorder = build_recorder(settings, store)
     store.verify()
     key = env["SIZE_RECORDER_KEY_PREFIX"] + "granted/a.pdf"
     batch = recorder.record([Message("m", s3_event(key, 512, "0A1B"))])

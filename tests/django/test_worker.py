@@ -13,9 +13,9 @@ import uuid
 import boto3
 import pytest
 
+from size_recorder.adapters.sqs import queue_arn
 from size_recorder.cli import main
 from size_recorder.django import recorder_environment
-from size_recorder.sqs import queue_arn
 from tests.django.conftest import DjangoProject, RecorderRole
 from tests.django.documents.models import Document
 

@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from size_recorder import constants as c
-from size_recorder.config import Settings
+from size_recorder.core.config import Settings
 from tests.infra.conftest import (
     EXISTING_BUCKET,
     KMS_KEY_ARN,

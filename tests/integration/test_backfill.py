@@ -8,11 +8,11 @@ import math
 import boto3
 import pytest
 
-from size_recorder import s3
-from size_recorder.backfill import backfill
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli import main
-from size_recorder.config import Settings
-from size_recorder.rows import RowStore
+from size_recorder.core.config import Settings
+from size_recorder.ops.backfill import backfill
 from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 

@@ -7,11 +7,11 @@ import json
 import boto3
 import pytest
 
-from size_recorder import s3
-from size_recorder.check import check
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli import main
-from size_recorder.config import Settings
-from size_recorder.rows import RowStore
+from size_recorder.core.config import Settings
+from size_recorder.ops.check import check
 from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 

@@ -11,8 +11,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import UnexpectedBatchTypeError
 from moto import mock_aws
 
-from size_recorder import handler
-from size_recorder.sqs import queue_arn
+from size_recorder.adapters.sqs import queue_arn
+from size_recorder.aws_lambda import handler
 from tests.conftest import DocumentsTable, load_event
 from tests.support import LambdaContext, sqs_event
 

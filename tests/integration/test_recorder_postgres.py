@@ -7,10 +7,10 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from size_recorder.config import ConfigError, Settings
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message, Recorder
-from size_recorder.runtime import build_recorder
+from size_recorder.adapters.wiring import postgres_store
+from size_recorder.core.config import ConfigError, Settings
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable, load_event
 from tests.support import recorder_env, s3_body
 
@@ -248,7 +248,7 @@ def test_record_fails_the_batch_when_no_time_is_left(
 def test_verify_names_the_variable_of_a_missing_table_or_column(
     env: dict[str, str], override: dict[str, str], message: str
 ) -> None:
-    _, store = build_recorder(Settings.from_env({**env, **override}))
+    store = postgres_store(Settings.from_env({**env, **override}))
     with pytest.raises(ConfigError, match=message):
         store.verify()
 
@@ -258,7 +258,7 @@ def test_verify_refuses_an_integer_size_column_that_cannot_hold_2_gib(
 ) -> None:
     with psycopg.connect(documents.url, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {documents.qualified} ALTER size_bytes TYPE integer")
-    _, store = build_recorder(Settings.from_env(env))
+    store = postgres_store(Settings.from_env(env))
     with pytest.raises(
         ConfigError, match=r"SIZE_RECORDER_SIZE_COLUMN: column 'size_bytes' .* is integer"
     ):

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from size_recorder import sqs
+from size_recorder.adapters import sqs
 from size_recorder.cli import main
-from size_recorder.replay import ReplayProgress, replay_dlq
+from size_recorder.ops.replay import ReplayProgress, replay_dlq
 from tests.conftest import DocumentsTable
 from tests.integration.conftest import Pipeline, dlq_count
 

@@ -10,11 +10,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from size_recorder.config import ConfigError, Settings
-from size_recorder.credentials import conninfo_from_secret
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message
-from size_recorder.runtime import build_recorder
+from size_recorder.adapters.credentials import conninfo_from_secret
+from size_recorder.adapters.wiring import build_recorder, postgres_store
+from size_recorder.core.config import ConfigError, Settings
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message
 from tests.conftest import DocumentsTable, load_event
 
 
@@ -53,7 +53,8 @@ def test_recorder_connects_with_the_secret_when_no_database_url_is_set(
             "SIZE_RECORDER_KEY_PREFIX": "media/",
         }
     )
-    recorder, store = build_recorder(settings)
+    store = postgres_store(settings)
+    recorder = build_recorder(settings, store)
     batch = recorder.record([Message("m", load_event("s3_put.json"))])
     store.close()
     assert batch.messages[0].records[0].outcome is Outcome.RECORDED

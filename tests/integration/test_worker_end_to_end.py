@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
+from size_recorder.adapters.sqs import queue_arn
 from size_recorder.cli import main
-from size_recorder.sqs import queue_arn
 from tests.conftest import DocumentsTable, unique
 
 KEY = "media/uploads/my file+v2 – Ünïcødé.pdf"

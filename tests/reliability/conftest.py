@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from size_recorder.recorder import Message, Recorder
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.support import create_documents_table, s3_body, s3_record
 

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import quote
 
-from size_recorder.recorder import Message, Recorder
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.reliability.conftest import Delivery
 from tests.support import recorder_env, s3_body

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message, Recorder
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.support import recorder_env, s3_body
 

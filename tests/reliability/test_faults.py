@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from size_recorder import handler
-from size_recorder.outcomes import BatchResult, Outcome
-from size_recorder.recorder import Message, Recorder
+from size_recorder.aws_lambda import handler
+from size_recorder.core.outcomes import BatchResult, Outcome
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.reliability.conftest import Delivery, PrivatePostgres, recorder_pids, wait_for_lock_wait
 from tests.support import LambdaContext, recorder_env, s3_body, s3_record, sqs_event

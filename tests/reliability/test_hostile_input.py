@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from size_recorder.config import ConfigError, Settings
-from size_recorder.events import MAX_KEY_BYTES
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message, Recorder
+from size_recorder.core.config import ConfigError, Settings
+from size_recorder.core.events import MAX_KEY_BYTES
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message, Recorder
 from tests.conftest import DocumentsTable
 from tests.support import recorder_env, s3_body, s3_record
 

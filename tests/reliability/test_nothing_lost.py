@@ -11,10 +11,10 @@ import boto3
 import pytest
 from aws_lambda_powertools import Logger
 
-from size_recorder.recorder import Recorder
-from size_recorder.replay import ReplayMode, replay_dlq
-from size_recorder.sqs import send
-from size_recorder.worker import run_worker
+from size_recorder.adapters.sqs import send
+from size_recorder.core.recorder import Recorder
+from size_recorder.ops.replay import ReplayMode, replay_dlq
+from size_recorder.ops.worker import run_worker
 from tests.conftest import DocumentsTable, unique
 from tests.reliability.conftest import PrivatePostgres, bad_bodies
 from tests.support import queue_with_dlq, recorder_env, s3_body

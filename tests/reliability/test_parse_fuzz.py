@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from size_recorder.events import (
+from size_recorder.core.events import (
     MAX_KEY_BYTES,
     EventParseError,
     Invalid,

@@ -15,10 +15,10 @@ import boto3
 import pytest
 from aws_lambda_powertools import Logger
 
-from size_recorder import handler
-from size_recorder.recorder import Recorder
-from size_recorder.sqs import send
-from size_recorder.worker import run_worker
+from size_recorder.adapters.sqs import send
+from size_recorder.aws_lambda import handler
+from size_recorder.core.recorder import Recorder
+from size_recorder.ops.worker import run_worker
 from tests.conftest import DocumentsTable, load_event, unique
 from tests.reliability.conftest import BAD_MAKERS, bad_bodies
 from tests.support import LambdaContext, queue_with_dlq, recorder_env, s3_body

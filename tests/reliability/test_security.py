@@ -17,11 +17,11 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from size_recorder import handler
-from size_recorder.config import Settings
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message, Recorder, StoreError
-from size_recorder.runtime import build_recorder
+from size_recorder.adapters.wiring import postgres_store
+from size_recorder.aws_lambda import handler
+from size_recorder.core.config import Settings
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message, Recorder, StoreError
 from tests.conftest import DocumentsTable
 from tests.reliability.conftest import PASSWORD_GROUP, PrivatePostgres, TlsFront
 from tests.support import LambdaContext, recorder_env, s3_body, sqs_event
@@ -283,7 +283,7 @@ def test_store_error_never_contains_the_password(
     """Neither the StoreError's message nor its traceback (causes included) holds the password,
     however the connection string is broken: libpq's parse errors quote the bad token."""
     url = leaky_url(private_postgres, make_role, case)
-    _, store = build_recorder(Settings.from_env({"DATABASE_URL": url, "SIZE_RECORDER_TABLE": "t"}))
+    store = postgres_store(Settings.from_env({"DATABASE_URL": url, "SIZE_RECORDER_TABLE": "t"}))
     with pytest.raises(StoreError) as raised:
         store.verify()
     assert "cannot connect to Postgres" in str(raised.value)

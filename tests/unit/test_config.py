@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from size_recorder.config import ConfigError, Settings, Target
+from size_recorder.core.config import ConfigError, Settings, Target
 
 BASE = {"DATABASE_URL": "postgresql://localhost/app", "SIZE_RECORDER_TABLE": "documents_document"}
 

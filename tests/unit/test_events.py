@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from size_recorder.events import (
+from size_recorder.core.events import (
     EventParseError,
     Invalid,
     ObjectCreated,

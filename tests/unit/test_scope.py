@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from size_recorder.config import Settings
-from size_recorder.scope import ScopeError, group_by_target, owns, scopes
+from size_recorder.core.config import Settings
+from size_recorder.core.scope import ScopeError, group_by_target, owns, scopes
 
 NESTED = Settings.from_env(
     {

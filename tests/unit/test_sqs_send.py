@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from size_recorder import sqs
+from size_recorder.adapters import sqs
 
 
 class RecordingClient:

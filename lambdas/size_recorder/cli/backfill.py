@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from size_recorder import s3
-from size_recorder.backfill import BackfillMethod, BackfillResult, backfill
+from size_recorder.adapters import s3
 from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
 from size_recorder.cli.tools import add_bucket_arguments, exit_status, finish_parser, row_session
-from size_recorder.scope import ScopeError
+from size_recorder.core.scope import ScopeError
+from size_recorder.ops.backfill import BackfillMethod, BackfillResult, backfill
 
 
 def add_parser(subparsers: Any) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from size_recorder import s3
-from size_recorder.check import CheckResult, check
+from size_recorder.adapters import s3
 from size_recorder.cli.common import CommandError, StopFlag, fail, print_summary
 from size_recorder.cli.tools import (
     add_bucket_arguments,
@@ -15,7 +14,8 @@ from size_recorder.cli.tools import (
     print_details,
     row_session,
 )
-from size_recorder.scope import ScopeError
+from size_recorder.core.scope import ScopeError
+from size_recorder.ops.check import CheckResult, check
 
 
 def add_parser(subparsers: Any) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from size_recorder.config import ConfigError, Settings
-from size_recorder.recorder import Recorder, StoreError
-from size_recorder.runtime import build_recorder
-from size_recorder.store import PostgresStore
+from size_recorder.adapters.postgres.store import PostgresStore
+from size_recorder.adapters.wiring import build_recorder, postgres_store
+from size_recorder.core.config import ConfigError, Settings
+from size_recorder.core.recorder import Recorder, StoreError
 
 # Exit codes: 0 all done, 1 something left unrepaired/unrecorded, 2 configuration or usage error.
 EXIT_OK = 0
@@ -38,7 +38,8 @@ def load_settings() -> Settings:
 
 def open_recorder(settings: Settings) -> Recorder:
     """A recorder whose database and targets were checked now, not at the first message."""
-    recorder, store = build_recorder(settings)
+    store = postgres_store(settings)
+    recorder = build_recorder(settings, store)
     verify_store(store)
     return recorder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from size_recorder import sqs
+from size_recorder.adapters import sqs
 from size_recorder.cli.common import (
     CommandError,
     StopFlag,
@@ -22,7 +22,7 @@ from size_recorder.cli.tools import (
     print_details,
     progress_bar,
 )
-from size_recorder.replay import ReplayError, ReplayMode, ReplayResult, replay_dlq
+from size_recorder.ops.replay import ReplayError, ReplayMode, ReplayResult, replay_dlq
 
 
 def add_parser(subparsers: Any) -> None:

@@ -12,6 +12,9 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from size_recorder.adapters.postgres.rows import RowStore
+from size_recorder.adapters.s3 import MAX_PAGE_SIZE
+from size_recorder.adapters.wiring import postgres_store
 from size_recorder.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -20,10 +23,7 @@ from size_recorder.cli.common import (
     load_settings,
     verify_store,
 )
-from size_recorder.config import Settings
-from size_recorder.rows import RowStore
-from size_recorder.runtime import build_recorder
-from size_recorder.s3 import MAX_PAGE_SIZE
+from size_recorder.core.config import Settings
 
 # done, total (None when unknown: the bar then just counts)
 Advance = Callable[[int, int | None], None]
@@ -129,7 +129,7 @@ def checked_settings() -> Settings:
     """Settings whose tables and columns were checked on a real connection, as the worker's are,
     so a typo in a column name stops the command before it lists a single object."""
     settings = load_settings()
-    _, store = build_recorder(settings)
+    store = postgres_store(settings)
     try:
         verify_store(store)
     finally:

@@ -10,7 +10,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from size_recorder import constants as c
-from size_recorder import sqs
+from size_recorder.adapters import sqs
+from size_recorder.adapters.wiring import build_recorder, postgres_store
 from size_recorder.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -21,10 +22,9 @@ from size_recorder.cli.common import (
     print_summary,
 )
 from size_recorder.cli.tools import positive_int
-from size_recorder.config import ConfigError
-from size_recorder.recorder import StoreError
-from size_recorder.runtime import build_recorder
-from size_recorder.worker import run_worker
+from size_recorder.core.config import ConfigError
+from size_recorder.core.recorder import StoreError
+from size_recorder.ops.worker import run_worker
 
 
 def add_parser(subparsers: Any) -> None:
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings()
     except CommandError as exc:
         return fail(str(exc))
-    recorder, store = build_recorder(settings)
+    store = postgres_store(settings)
+    recorder = build_recorder(settings, store)
     # Logs go to stderr: stdout carries only the summary, which --json makes machine-readable.
     logger = Logger(service=c.SERVICE_NAME, logger_handler=logging.StreamHandler(sys.stderr))
     try:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from size_recorder.backfill import backfill as fill_null_sizes
-from size_recorder.config import Settings
-from size_recorder.replay import replay_dlq as replay
-from size_recorder.rows import RowStore
+from size_recorder.adapters.postgres.rows import RowStore
+from size_recorder.core.config import Settings
+from size_recorder.ops.backfill import backfill as fill_null_sizes
+from size_recorder.ops.replay import replay_dlq as replay
 
 
 @dataclass(frozen=True, slots=True)

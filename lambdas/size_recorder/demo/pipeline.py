@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from size_recorder import constants as c
-from size_recorder import sqs as sqs_helpers
+from size_recorder.adapters import sqs as sqs_helpers
 
 # The stack's default `queue_retention_days`; the DLQ keeps messages longer (DLQ_RETENTION_DAYS).
 QUEUE_RETENTION_DAYS = 4

@@ -25,8 +25,13 @@ from typing import Any, Protocol, TextIO
 from aws_lambda_powertools import Logger
 
 from size_recorder import constants as c
-from size_recorder import sqs
-from size_recorder.config import Settings
+from size_recorder.adapters import sqs
+from size_recorder.adapters.postgres.store import PostgresStore
+from size_recorder.adapters.wiring import postgres_store
+from size_recorder.core.config import Settings
+from size_recorder.core.events import EventParseError, ObjectCreated, parse_body
+from size_recorder.core.outcomes import BatchResult, Outcome
+from size_recorder.core.recorder import Message, Recorder, SizeStore
 from size_recorder.demo import operators
 from size_recorder.demo.database import SEQUENCER_COLUMN, DocumentsTable, SizeWatcher
 from size_recorder.demo.endpoints import Endpoints, interrupts_deferred, local_endpoints
@@ -49,12 +54,7 @@ from size_recorder.demo.scenario import (
     Upload,
     files_with,
 )
-from size_recorder.events import EventParseError, ObjectCreated, parse_body
-from size_recorder.outcomes import BatchResult, Outcome
-from size_recorder.recorder import Message, Recorder, SizeStore
-from size_recorder.runtime import build_recorder
-from size_recorder.store import PostgresStore
-from size_recorder.worker import WorkerStats, run_worker
+from size_recorder.ops.worker import WorkerStats, run_worker
 
 # Generous bounds for a loaded 2-core machine; the whole demo normally takes ~15 s.
 EVENT_PATH_TIMEOUT_S = 20.0
@@ -268,7 +268,7 @@ class Demo:
         self._settings = Settings.from_env(self.recorder_environment())
         # The recorder built here is replaced by the observed one the worker gets; the store,
         # which holds the connection, is shared.
-        _, self._store = build_recorder(self._settings)
+        self._store = postgres_store(self._settings)
         self._store.verify()
         self._watcher = SizeWatcher(self._table).start()
         self._observer.done(
@@ -322,7 +322,7 @@ class Demo:
         notify(self._s3, pipeline, prefix=KEY_PREFIX)
         self._start_worker()
         self._observer.done(
-            "S3 → SQS for media/*; the worker runs size_recorder.worker.run_worker in a thread"
+            "S3 → SQS for media/*; the worker runs size_recorder.ops.worker.run_worker in a thread"
         )
 
         row_first = files_with(Story.ROW_FIRST)

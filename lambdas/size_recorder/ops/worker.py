@@ -14,10 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from size_recorder import sqs
-from size_recorder.observability import report
-from size_recorder.outcomes import Outcome
-from size_recorder.recorder import Message, Recorder
+from size_recorder.adapters import sqs
+from size_recorder.adapters.telemetry import report
+from size_recorder.core.outcomes import Outcome
+from size_recorder.core.recorder import Message, Recorder
 
 
 @dataclass(slots=True)

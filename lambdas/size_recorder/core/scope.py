@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from size_recorder.config import Settings, Target
+from size_recorder.core.config import Settings, Target
 
 
 class ScopeError(ValueError):

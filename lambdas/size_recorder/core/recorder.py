@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from size_recorder.config import Settings, Target
-from size_recorder.events import (
+from size_recorder.core.config import Settings, Target
+from size_recorder.core.events import (
     EventParseError,
     Invalid,
     ObjectCreated,
@@ -21,7 +21,7 @@ from size_recorder.events import (
     is_newer,
     parse_body,
 )
-from size_recorder.outcomes import BatchResult, MessageResult, Outcome, RecordResult
+from size_recorder.core.outcomes import BatchResult, MessageResult, Outcome, RecordResult
 
 # Below this much remaining time a batch is not started: a write cut off by the function's
 # timeout would leave the messages neither acknowledged nor reported.

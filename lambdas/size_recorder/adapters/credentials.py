@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from size_recorder.config import ConfigError, Settings
+from size_recorder.core.config import ConfigError, Settings
 
 # How long a fetched secret is trusted before it is fetched again (rotation).
 SECRET_MAX_AGE_S = 300

@@ -24,10 +24,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from size_recorder import sqs
-from size_recorder.config import Settings
-from size_recorder.events import EventParseError, Invalid, ObjectCreated, ParsedEntry, parse_body
-from size_recorder.recorder import Message, Recorder
+from size_recorder.adapters import sqs
+from size_recorder.core.config import Settings
+from size_recorder.core.events import (
+    EventParseError,
+    Invalid,
+    ObjectCreated,
+    ParsedEntry,
+    parse_body,
+)
+from size_recorder.core.recorder import Message, Recorder
 
 # Messages that stay in the DLQ are hidden this long while a run goes on, so a run that lasts
 # longer than the DLQ's visibility timeout does not pick them up again. Released at the end.

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from size_recorder import s3
-from size_recorder.config import Settings
-from size_recorder.rows import RowStore
-from size_recorder.scope import Scope, group_by_target, owns, scopes
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import RowStore
+from size_recorder.core.config import Settings
+from size_recorder.core.scope import Scope, group_by_target, owns, scopes
 
 
 class BackfillMethod(StrEnum):

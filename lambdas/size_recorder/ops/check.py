@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from size_recorder import s3
-from size_recorder.config import Settings
-from size_recorder.rows import DriftKind, RowStore
-from size_recorder.scope import group_by_target, owns, scopes
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import DriftKind, RowStore
+from size_recorder.core.config import Settings
+from size_recorder.core.scope import group_by_target, owns, scopes
 
 # Drifting rows kept in the result for the summary; the rest are counted only.
 MAX_EXAMPLES = 20

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from size_recorder import constants as c
-from size_recorder.outcomes import BatchResult, Outcome
+from size_recorder.core.outcomes import BatchResult, Outcome
 
 _QUIET = frozenset({Outcome.RECORDED})
 _EXPECTED = frozenset({Outcome.STALE, Outcome.SKIPPED})

@@ -20,9 +20,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from size_recorder.config import Settings, Target
-from size_recorder.credentials import conninfo_provider
-from size_recorder.scope import Scope
+from size_recorder.adapters.credentials import conninfo_provider
+from size_recorder.core.config import Settings, Target
+from size_recorder.core.scope import Scope
 
 # A listing of the bucket, for the length of one `check` session.
 _LISTING = sql.Identifier("size_recorder_listing")

@@ -21,8 +21,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from size_recorder.config import ConfigError, Target
-from size_recorder.recorder import SizeWrite, StoreError, WriteStatus
+from size_recorder.core.config import ConfigError, Target
+from size_recorder.core.recorder import SizeWrite, StoreError, WriteStatus
 
 # Types that hold any S3 object's size (up to 5 TiB). An `integer` column would fail the whole
 # batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.

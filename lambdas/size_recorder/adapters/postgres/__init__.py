@@ -1,0 +1,1 @@
+"""Postgres: connecting, the recorder's batched write, and the operator tools' queries."""

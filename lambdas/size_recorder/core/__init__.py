@@ -1,0 +1,1 @@
+"""The pure core: events in, outcomes out. Runs everywhere; imports the standard library only."""
