@@ -146,6 +146,7 @@ class Recorder:
                             entry.bucket,
                             entry.key,
                             entry.size,
+                            for_configuration=True,
                         )
                     )
                 else:
