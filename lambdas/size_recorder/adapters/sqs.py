@@ -7,6 +7,7 @@ region), so the same code runs against AWS, moto or any SQS-compatible endpoint.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -182,6 +183,16 @@ def visible_count(client: Any, queue_url: str) -> int:
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     return int(response["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def dead_letter_target(client: Any, queue_url: str) -> str | None:
+    """The ARN of the dead-letter queue this queue's redrive policy names; None without one."""
+    response = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    policy = response.get("Attributes", {}).get("RedrivePolicy")
+    if not policy:
+        return None
+    target = json.loads(policy).get("deadLetterTargetArn")
+    return str(target) if target else None
 
 
 def dead_letter_sources(client: Any, dlq_url: str) -> list[str]:
