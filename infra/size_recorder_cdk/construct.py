@@ -454,9 +454,15 @@ class SizeRecorder(Construct):
         filters = (
             [s3.NotificationKeyFilter(prefix=prefix, suffix=suffix)] if prefix or suffix else []
         )
-        self.bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), *filters
-        )
+        events = [s3.EventType.OBJECT_CREATED]
+        if props.follows_deletes:
+            # A delete sets the row's size to NULL ("unknown"), ordered by its sequencer.
+            events += [
+                s3.EventType.OBJECT_REMOVED_DELETE,
+                s3.EventType.OBJECT_REMOVED_DELETE_MARKER_CREATED,
+            ]
+        for event in events:
+            self.bucket.add_event_notification(event, s3n.SqsDestination(self.queue), *filters)
         self._acknowledge_notifications_handler()
 
     def _acknowledge_notifications_handler(self) -> None:

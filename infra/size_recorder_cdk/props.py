@@ -200,6 +200,15 @@ class SizeRecorderProps:
     def uses_vpc(self) -> bool:
         return self.vpc_id is not None
 
+    @property
+    def follows_deletes(self) -> bool:
+        """Whether the recorder is told of deletions: only a target with a sequencer column can
+        order a delete against the creates of the same key, so only then are they sent."""
+        settings = Settings.from_env(
+            function_environment(self, secret_arn=self.db_secret_arn or "unset")
+        )
+        return any(target.sequencer_column is not None for target in settings.targets)
+
 
 def validate(props: SizeRecorderProps) -> None:
     """Raise `SizeRecorderConfigError` listing every problem, each naming its context key."""

@@ -12,11 +12,14 @@ from size_recorder.core.config import Settings
 from tests.infra.conftest import (
     EXISTING_BUCKET,
     KMS_KEY_ARN,
+    NEW_BUCKET,
     SECRET_ARN,
     SECURITY_GROUP_ID,
     SUBNET_IDS,
     TOPIC_ARN,
     Synthesized,
+    app_context,
+    synthesize,
 )
 
 
@@ -75,6 +78,17 @@ def test_new_bucket_notifies_the_queue_of_object_created(new_bucket: Synthesized
     configs = notification["NotificationConfiguration"]["QueueConfigurations"]
     assert [cfg["Events"] for cfg in configs] == [["s3:ObjectCreated:*"]]
     assert "Filter" not in configs[0]  # no prefix, no suffix: every object
+
+
+def test_bucket_notifies_deletes_only_when_a_sequencer_column_orders_them() -> None:
+    synthesized = synthesize(app_context(**NEW_BUCKET, sequencer_column="size_sequencer"))
+    notification = synthesized.one("Custom::S3BucketNotifications")
+    configs = notification["NotificationConfiguration"]["QueueConfigurations"]
+    assert sorted(event for cfg in configs for event in cfg["Events"]) == [
+        "s3:ObjectCreated:*",
+        "s3:ObjectRemoved:Delete",
+        "s3:ObjectRemoved:DeleteMarkerCreated",
+    ]
 
 
 def test_existing_bucket_is_imported_not_created(existing_bucket_in_vpc: Synthesized) -> None:
