@@ -1,4 +1,5 @@
-"""The style rules hold in CI, not only on a careful developer's machine: ruff and mypy --strict."""
+"""The style rules hold in CI, not only on a careful developer's machine: ruff, mypy --strict and
+the import contracts that keep each package to what runs where it runs."""
 
 from __future__ import annotations
 
@@ -26,4 +27,11 @@ def test_ruff_format_leaves_every_file_unchanged() -> None:
 
 def test_mypy_strict_passes_on_the_package_and_the_stack() -> None:
     result = run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold() -> None:
+    """pyproject's [tool.importlinter]: the layers, and no package imported where it is not
+    installed (the Lambda bundle, the `django` extra)."""
+    result = run(str(BIN / "lint-imports"), "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr

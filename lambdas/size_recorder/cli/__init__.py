@@ -15,6 +15,9 @@ from size_recorder import __version__
 
 # Subcommand modules under size_recorder.cli; each defines add_parser(subparsers) and run(args).
 COMMANDS = ("worker", "replay", "backfill", "check", "demo")
+# cli.common's EXIT_CONFIG: the installation, like a setting, is wrong. Not imported from there,
+# because importing cli.common needs rich, one of the packages whose absence this reports.
+EXIT_MISSING_EXTRA = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.run(args)
+    except ModuleNotFoundError as exc:
+        # Installed without the `cli` extra (the `django` one, say): one line, not a traceback.
+        # A module of ours missing is a bug, and keeps its traceback.
+        missing = (exc.name or "").partition(".")[0]
+        if missing in ("", "size_recorder"):
+            raise
+        print(
+            f"size-recorder: {missing} is not installed;"
+            " install the cli extra: pip install 'size-recorder[cli]'",
+            file=sys.stderr,
+        )
+        return EXIT_MISSING_EXTRA
     return code
 
 
