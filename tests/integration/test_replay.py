@@ -56,8 +56,8 @@ def test_replay_direct_records_what_it_can_and_lists_what_still_fails(
 
     assert operator_env.sizes() == dict.fromkeys(NAMES[:2], 42)
     summary = json.loads(capsys.readouterr().out)
-    assert summary["recorded and deleted"] == 2
-    [failing] = summary["still failing"]
+    assert summary["recorded"] == 2
+    [failing] = summary["still_failing"]
     assert "no row with file = 'uploads/c.pdf'" in failing["reason"]
     # ... and it is visible again, so the DLQ alarm still counts it
     assert sqs.visible_count(boto3.client("sqs"), pipeline.dlq_url) == 1
@@ -149,12 +149,20 @@ DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:uploads-dlq"
 SOURCE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/uploads"
 
 
-def test_replay_redrive_follows_the_native_move_task_to_completion() -> None:
+def stub_a_dlq(stub: Stubber, *, visible: int) -> None:
+    """The calls every replay starts with: a DLQ without a redrive policy, one source queue."""
+    stub.add_response("get_queue_attributes", {"Attributes": {}})
+    stub.add_response("list_dead_letter_source_queues", {"queueUrls": [SOURCE_URL]})
+    stub.add_response(
+        "get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": str(visible)}}
+    )
+
+
+def test_replay_redrive_all_follows_the_native_move_task_to_completion() -> None:
     # GIVEN an endpoint that implements StartMessageMoveTask (real SQS; moto lacks it)
     client = boto3.client("sqs", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "5"}})
-    stub.add_response("list_dead_letter_source_queues", {"queueUrls": [SOURCE_URL]})
+    stub_a_dlq(stub, visible=5)
     stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": DLQ_ARN}})
     stub.add_response("start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN})
     for status, moved in (("RUNNING", 2), ("COMPLETED", 5)):
@@ -177,7 +185,11 @@ def test_replay_redrive_follows_the_native_move_task_to_completion() -> None:
     # WHEN the DLQ is redriven
     with stub:
         result = replay_dlq(
-            client=client, dlq_url=DLQ_URL, on_progress=seen.append, sleep=lambda _: None
+            client=client,
+            dlq_url=DLQ_URL,
+            move_all=True,
+            on_progress=seen.append,
+            sleep=lambda _: None,
         )
 
     # THEN SQS moved the messages itself, and the progress came from ListMessageMoveTasks
@@ -188,20 +200,19 @@ def test_replay_redrive_follows_the_native_move_task_to_completion() -> None:
     assert [p.done for p in seen] == [2, 5]
 
 
-def test_replay_redrive_stops_when_sqs_refuses_the_move_task(
+def test_replay_redrive_all_stops_when_sqs_refuses_the_move_task(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a role without sqs:StartMessageMoveTask: a refusal, not a missing feature
     client = boto3.client("sqs", region_name="us-east-1")
     stub = Stubber(client)
-    stub.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "1"}})
-    stub.add_response("list_dead_letter_source_queues", {"queueUrls": [SOURCE_URL]})
+    stub_a_dlq(stub, visible=1)
     stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": DLQ_ARN}})
     stub.add_client_error("start_message_move_task", "AccessDenied", http_status_code=403)
     monkeypatch.setattr(sqs, "sqs_client", lambda: client)
 
     # WHEN the DLQ is redriven, THEN it stops with the reason instead of copying behind SQS's back
     with stub:
-        assert replay("--dlq-url", DLQ_URL) == 2
+        assert replay("--dlq-url", DLQ_URL, "--all") == 2
     stub.assert_no_pending_responses()
     assert "AccessDenied" in capsys.readouterr().err

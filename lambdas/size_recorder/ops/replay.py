@@ -2,28 +2,39 @@
 
 Two ways out of the DLQ, for the two situations an operator meets:
 - **redrive** (the function works again, or the rows now exist): move the messages back to the
-  source queue so the deployed function records them. SQS's native move task does this inside
-  SQS; endpoints without it (moto, some emulators) get a copy loop that sends each message to the
-  source queue and deletes it from the DLQ only after SQS accepted the copy. A crash between the
-  two leaves a duplicate, never a loss, and the recorder's writes are idempotent.
+  source queue so the deployed function records them. By default each message is read first and
+  only those that can be recorded are moved: a body or record that is invalid would fail again,
+  return to the DLQ under a new id and fire the alarm again, so it stays, with its reason. The
+  copy loop sends each message to the source queue and deletes it from the DLQ only after SQS
+  accepted the copy; a crash between the two leaves a duplicate, never a loss, and the
+  recorder's writes are idempotent. `move_all` moves everything unread, with SQS's native move
+  task where the endpoint has one (moto and some emulators do not: they get the copy loop).
 - **direct** (the function itself is broken, or you are inside the VPC with no function): the
   messages go through the same `Recorder.record` as the Lambda, and only the messages the core
   acknowledged (recorded, stale, skipped) are deleted. The rest stay in the DLQ, listed with the
   reason the core gave.
 
-Messages that stay are first hidden (so one run never processes them twice) and made visible
-again at the end, so the DLQ and its alarm look exactly as they did, minus what was repaired.
+A message in the DLQ was refused by the function that sent it there, so a record this process
+skips only because its own configuration routes it nowhere (`RecordResult.for_configuration`)
+was not skipped there: the operator's settings differ from the function's. Deleting it would
+lose the last copy of that event, so it stays and the reason names the setting to check.
+
+Messages that stay are hidden while the run goes on (so one run never handles them twice) and
+made visible again at the end, so the DLQ and its alarm look exactly as they did, minus what was
+repaired. A dry run reads the same way, changes nothing, and leaves the same messages a real run
+would (short of asking the database whether rows exist).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from size_recorder import constants as c
 from size_recorder.adapters import sqs
 from size_recorder.core.config import Settings
 from size_recorder.core.events import (
@@ -39,6 +50,10 @@ from size_recorder.core.recorder import Message, Recorder
 # longer than the DLQ's visibility timeout does not pick them up again. Released at the end.
 HOLD_S = 900
 
+# Records counted by what happened (or would happen) to them: the core's outcomes, plus these.
+ROUTED_NOWHERE = "routed nowhere"  # skipped only because this configuration has no target
+TO_WRITE = "to write"  # dry run: routed to a target, the write not attempted
+
 
 class ReplayMode(StrEnum):
     REDRIVE = "redrive"
@@ -46,7 +61,7 @@ class ReplayMode(StrEnum):
 
 
 class ReplayError(Exception):
-    """The replay cannot start: no source queue to redrive to, or an ambiguous one."""
+    """The replay cannot start: the queue is not a DLQ, or no single source queue to redrive to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +88,15 @@ class ReplayResult:
     in_dlq_before: int
     destination: str | None = None
     received: int = 0
-    moved: int = 0  # redrive: messages now back on the source queue
+    # redrive: messages now on the source queue, in flight until the function records them
+    # (in a dry run: the messages that would be moved)
+    moved: int = 0
     recorded: int = 0  # direct: messages acknowledged by the core and deleted from the DLQ
+    # Left in the DLQ because they cannot be recorded now (invalid, no row, database error) or
+    # SQS refused a send or delete.
     still_failing: tuple[FailingMessage, ...] = ()
+    # Left in the DLQ because this process's configuration routes them nowhere (direct only).
+    kept_for_configuration: tuple[FailingMessage, ...] = ()
     outcomes: Mapping[str, int] = field(default_factory=dict)
     drained: bool = False  # the run saw the DLQ empty of new messages (or the task completed)
     task_handle: str | None = None  # to cancel a move task still running
@@ -84,8 +105,11 @@ class ReplayResult:
 
     @property
     def complete(self) -> bool:
-        """Nothing is left unrepaired: every message was moved or recorded, and none remain."""
-        return not self.dry_run and self.drained and not self.still_failing
+        """Every message was (or, in a dry run, would be) moved or recorded, and none is left.
+
+        The same for a dry run as for the real one, so `--dry-run` never changes an exit status.
+        """
+        return self.drained and not self.still_failing and not self.kept_for_configuration
 
 
 @dataclass(slots=True)
@@ -97,12 +121,16 @@ class _Run:
     recorded: int = 0
     seen: set[str] = field(default_factory=set)
     failing: dict[str, FailingMessage] = field(default_factory=dict)
+    for_configuration: dict[str, FailingMessage] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)  # message id → receipt handle to release
     outcomes: Counter[str] = field(default_factory=Counter)
     drained: bool = False
 
     def keep(self, message: sqs.ReceivedMessage, reason: str) -> None:
         self.failing[message.message_id] = FailingMessage(message.message_id, reason)
+
+    def keep_for_configuration(self, message: sqs.ReceivedMessage, reason: str) -> None:
+        self.for_configuration[message.message_id] = FailingMessage(message.message_id, reason)
 
     def deleted(self, message: sqs.ReceivedMessage) -> None:
         self.held.pop(message.message_id, None)
@@ -115,6 +143,7 @@ def replay_dlq(
     mode: ReplayMode | str = ReplayMode.REDRIVE,
     to_queue_url: str | None = None,
     recorder: Recorder | None = None,
+    move_all: bool = False,
     limit: int | None = None,
     dry_run: bool = False,
     batch_size: int = sqs.SQS_BATCH_LIMIT,
@@ -126,11 +155,20 @@ def replay_dlq(
 ) -> ReplayResult:
     """Replay the DLQ at `dlq_url`; `recorder` is required for `ReplayMode.DIRECT`.
 
+    `move_all` (redrive only) moves invalid messages too, and lets SQS's native move task do it.
     `limit` caps the messages handled in this run (a native move task cannot be capped, so a
     limit makes redrive use the copy loop). Interrupting with `should_stop` or `limit` and
     running again continues where the first run stopped.
     """
     mode = ReplayMode(mode)  # also accepts "redrive" / "direct"
+    direct: _Handler | None = None
+    if mode is ReplayMode.DIRECT:
+        if recorder is None:
+            raise ValueError("direct replay needs a recorder")
+        if move_all:
+            raise ReplayError("--all applies to redrive only: direct replay keeps what fails")
+        direct = _peek_handler(recorder.settings) if dry_run else _direct_handler(recorder)
+    sources = _dead_letter_sources(client, dlq_url)
     before = sqs.visible_count(client, dlq_url)
     progress = on_progress or (lambda _: None)
     total = before if limit is None else min(before, limit)
@@ -147,17 +185,12 @@ def replay_dlq(
             on_progress=lambda run: progress(ReplayProgress(done(run), total)),
         )
 
-    if mode is ReplayMode.DIRECT:
-        if recorder is None:
-            raise ValueError("direct replay needs a recorder")
-        handle = _peek_handler(recorder.settings) if dry_run else _direct_handler(recorder)
-        run = drain(handle, lambda run: run.received)
+    if direct is not None:
+        run = drain(direct, lambda run: run.received)
         return _result(run, ReplayMode.DIRECT, "direct", dry_run, before, None)
 
-    destination = to_queue_url or _source_queue(client, dlq_url)
-    if dry_run:
-        return ReplayResult(ReplayMode.REDRIVE, "dry run", True, before, destination)
-    if limit is None:
+    destination = to_queue_url or _only_source(dlq_url, sources)
+    if move_all and limit is None and not dry_run:
         task = _move_task(
             client,
             dlq_url=dlq_url,
@@ -171,8 +204,9 @@ def replay_dlq(
         )
         if task is not None:
             return task
-    run = drain(_copy_handler(destination), lambda run: run.moved)
-    return _result(run, ReplayMode.REDRIVE, "copy", False, before, destination)
+    handle = _redrive_handler(destination, move_all=move_all, dry_run=dry_run)
+    run = drain(handle, lambda run: run.moved if not dry_run else run.received)
+    return _result(run, ReplayMode.REDRIVE, "copy", dry_run, before, destination)
 
 
 _Handler = Callable[[Any, str, list[sqs.ReceivedMessage], _Run], None]
@@ -207,6 +241,11 @@ def _drain(
             run.seen.update(m.message_id for m in fresh)
             run.received += len(fresh)
             handle(client, dlq_url, fresh, run)
+            # What stays is hidden for the rest of the run: were it to reappear, the run would
+            # take it for the end of the DLQ (nothing fresh) and stop early.
+            staying = [run.held[m.message_id] for m in fresh if m.message_id in run.held]
+            if staying:
+                sqs.change_visibility(client, dlq_url, [(h, HOLD_S) for h in staying])
             on_progress(run)
     finally:
         # Whatever stays in the DLQ becomes visible again now, as it was before the run.
@@ -214,25 +253,43 @@ def _drain(
     return run
 
 
-def _peek_handler(settings: Settings) -> _Handler:
-    """Dry run: read each message, say which ones cannot be recorded as they are, change nothing.
+def _parse(body: str) -> list[ParsedEntry]:
+    """The body's entries; a body that does not parse is one `Invalid` entry."""
+    try:
+        return parse_body(body)
+    except EventParseError as exc:
+        return [Invalid(str(exc))]
 
-    Whether a row exists is not checked (that would need the write); bodies that do not parse
-    and records that are invalid are listed, because no replay can repair those.
+
+def _invalid_reason(entries: Iterable[ParsedEntry]) -> str | None:
+    """Why no replay can record this message (its body or a record is invalid), or None."""
+    reasons = [f"invalid: {e.reason}" for e in entries if isinstance(e, Invalid)]
+    return "; ".join(reasons) or None
+
+
+def _peek_handler(settings: Settings) -> _Handler:
+    """Direct dry run: read each message, say which ones would stay, change nothing.
+
+    Whether a row exists is not checked (that would need the write); invalid bodies and records
+    are listed, because no replay can repair those, and so are records this configuration
+    routes nowhere, which the real run would keep too.
     """
 
     def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
         for message in messages:
-            try:
-                entries = parse_body(message.body)
-            except EventParseError as exc:
-                run.keep(message, f"invalid: {exc}")
-                run.outcomes["invalid"] += 1
-                continue
-            invalid = [e.reason for e in entries if isinstance(e, Invalid)]
+            entries = _parse(message.body)
+            verdicts = [_would(settings, entry) for entry in entries]
+            run.outcomes.update(verdicts)
+            invalid = _invalid_reason(entries)
+            nowhere = [
+                (e.bucket, e.key)
+                for e, verdict in zip(entries, verdicts, strict=True)
+                if isinstance(e, ObjectCreated) and verdict == ROUTED_NOWHERE
+            ]
             if invalid:
-                run.keep(message, "; ".join(f"invalid: {reason}" for reason in invalid))
-            run.outcomes.update(_would(settings, entry) for entry in entries)
+                run.keep(message, invalid)
+            elif nowhere:
+                run.keep_for_configuration(message, _configuration_reason(settings, nowhere))
 
     return handle
 
@@ -241,55 +298,98 @@ def _would(settings: Settings, entry: ParsedEntry) -> str:
     """What the core would do with a parsed entry, short of asking the database."""
     if isinstance(entry, Invalid):
         return "invalid"
-    if isinstance(entry, ObjectCreated) and settings.route(entry.bucket, entry.key) is not None:
-        return "to write"
-    return "skipped"
+    if not isinstance(entry, ObjectCreated):
+        return "skipped"
+    if settings.route(entry.bucket, entry.key) is None:
+        return ROUTED_NOWHERE
+    return TO_WRITE
 
 
 def _direct_handler(recorder: Recorder) -> _Handler:
+    settings = recorder.settings
+
     def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
         batch = recorder.record([Message(m.message_id, m.body, m.receive_count) for m in messages])
         by_id = {m.message_id: m for m in messages}
-        acknowledged = [by_id[m.message_id] for m in batch.acknowledged]
-        refused = set(sqs.delete(client, dlq_url, [m.receipt_handle for m in acknowledged]))
-        for message in acknowledged:
+        done: list[sqs.ReceivedMessage] = []
+        for result in batch.messages:
+            message = by_id[result.message_id]
+            nowhere = [(r.bucket, r.key) for r in result.records if r.for_configuration]
+            run.outcomes.update(
+                ROUTED_NOWHERE if r.for_configuration else str(r.outcome) for r in result.records
+            )
+            if not result.acknowledged:
+                run.keep(message, result.reason())
+            elif nowhere:
+                run.keep_for_configuration(message, _configuration_reason(settings, nowhere))
+            else:
+                done.append(message)
+        refused = set(sqs.delete(client, dlq_url, [m.receipt_handle for m in done]))
+        for message in done:
             if message.receipt_handle in refused:
                 # Recorded, but the delete failed: a later replay finds it and records it again.
                 run.keep(message, "recorded, but SQS refused to delete it from the DLQ")
             else:
                 run.recorded += 1
                 run.deleted(message)
-        for result in batch.failed:
-            run.keep(by_id[result.message_id], result.reason())
-        run.outcomes.update({str(outcome): n for outcome, n in batch.counts().items()})
-        _hold(client, dlq_url, [by_id[m.message_id] for m in batch.failed])
 
     return handle
 
 
-def _copy_handler(destination: str) -> _Handler:
+def _configuration_reason(
+    settings: Settings, objects: Iterable[tuple[str | None, str | None]]
+) -> str:
+    """Why a message routed nowhere stays, naming the variable the operator should check."""
+    where = ", ".join(f"s3://{bucket}/{key}" for bucket, key in objects)
+    if all(target.origin == c.ENV_TABLE for target in settings.targets):
+        variable = c.ENV_KEY_PREFIX
+        here = f"{variable}={settings.targets[0].prefix!r}"
+    else:
+        variable = c.ENV_TARGETS
+        here = f"{variable} ({', '.join(_describe(t.bucket, t.prefix) for t in settings.targets)})"
+    return (
+        f"routed nowhere: {where} is outside {here} here, but the function that sent it to the"
+        f" DLQ did not skip it; check {variable} against the function's (kept in the DLQ)"
+    )
+
+
+def _describe(bucket: str | None, prefix: str) -> str:
+    return f"s3://{bucket or '*'}/{prefix}"
+
+
+def _redrive_handler(destination: str, *, move_all: bool, dry_run: bool) -> _Handler:
     def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
-        # The copy must exist before the original goes: send first, delete only what was sent.
-        refused = set(sqs.send(client, destination, [m.body for m in messages]))
-        sent = [m for i, m in enumerate(messages) if i not in refused]
-        not_deleted = set(sqs.delete(client, dlq_url, [m.receipt_handle for m in sent]))
-        run.moved += len(sent) - len(not_deleted)
-        for index in sorted(refused):
-            run.keep(messages[index], f"SQS refused to send it to {destination}")
-        for message in sent:
-            if message.receipt_handle in not_deleted:
-                # Already copied: the duplicate is harmless, the recorder's writes are idempotent.
-                run.keep(message, "copied, but SQS refused to delete it from the DLQ")
+        movable: list[sqs.ReceivedMessage] = []
+        for message in messages:
+            reason = None if move_all else _invalid_reason(_parse(message.body))
+            if reason is None:
+                movable.append(message)
             else:
-                run.deleted(message)
-        _hold(client, dlq_url, [messages[i] for i in refused])
+                run.keep(message, reason)
+        if dry_run:
+            run.moved += len(movable)
+        else:
+            _copy(client, dlq_url, destination, movable, run)
 
     return handle
 
 
-def _hold(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage]) -> None:
-    if messages:
-        sqs.change_visibility(client, dlq_url, [(m.receipt_handle, HOLD_S) for m in messages])
+def _copy(
+    client: Any, dlq_url: str, destination: str, messages: list[sqs.ReceivedMessage], run: _Run
+) -> None:
+    # The copy must exist before the original goes: send first, delete only what was sent.
+    refused = set(sqs.send(client, destination, [m.body for m in messages]))
+    sent = [m for i, m in enumerate(messages) if i not in refused]
+    not_deleted = set(sqs.delete(client, dlq_url, [m.receipt_handle for m in sent]))
+    run.moved += len(sent) - len(not_deleted)
+    for index in sorted(refused):
+        run.keep(messages[index], f"SQS refused to send it to {destination}")
+    for message in sent:
+        if message.receipt_handle in not_deleted:
+            # Already copied: the duplicate is harmless, the recorder's writes are idempotent.
+            run.keep(message, "copied, but SQS refused to delete it from the DLQ")
+        else:
+            run.deleted(message)
 
 
 def _move_task(
@@ -331,8 +431,25 @@ def _move_task(
     )
 
 
-def _source_queue(client: Any, dlq_url: str) -> str:
+def _dead_letter_sources(client: Any, dlq_url: str) -> list[str]:
+    """The queues that use `dlq_url` as their DLQ; refuses a source queue passed as the DLQ.
+
+    A queue with a redrive policy of its own that no queue uses as its DLQ is a source queue:
+    replaying it would move or delete messages the function has yet to see. (A DLQ with a DLQ
+    of its own is still somebody's DLQ, and is accepted.)
+    """
+    own_dlq = sqs.dead_letter_target(client, dlq_url)
     sources = sqs.dead_letter_sources(client, dlq_url)
+    if own_dlq is not None and not sources:
+        own_dlq_url = sqs.queue_url_from_arn(client, own_dlq)
+        raise ReplayError(
+            f"{dlq_url} is the source queue (its redrive policy sends failures to {own_dlq_url});"
+            f" pass its dead-letter queue: --dlq-url {own_dlq_url}"
+        )
+    return sources
+
+
+def _only_source(dlq_url: str, sources: list[str]) -> str:
     if len(sources) == 1:
         return sources[0]
     if not sources:
@@ -361,6 +478,7 @@ def _result(
         moved=run.moved,
         recorded=run.recorded,
         still_failing=tuple(run.failing.values()),
+        kept_for_configuration=tuple(run.for_configuration.values()),
         outcomes=dict(run.outcomes),
         drained=run.drained,
     )
