@@ -19,6 +19,8 @@ from benchmarks.report import Row
 # Figure name → module with `run(bench) -> list[Row]`, in the order the table shows them.
 FIGURES = {
     "throughput": "benchmarks.throughput",
+    "network": "benchmarks.network",
+    "growth": "benchmarks.growth",
     "calls": "benchmarks.calls",
     "coldstart": "benchmarks.coldstart",
     "latency": "benchmarks.latency",

@@ -1,4 +1,4 @@
-"""Figure 5: backfill cost, `--method list` vs `--method head`, against moto's server.
+"""Figure 7: backfill cost, `--method list` vs `--method head`, against moto's server.
 
 `backfill_rows` rows (100,000) with NULL sizes, and one object per row in a moto bucket. The
 objects are seeded straight into moto's in-process backend (over HTTP that alone would take
@@ -20,7 +20,7 @@ from benchmarks.context import Bench
 from benchmarks.environment import KEY_PREFIX, Documents, object_name
 from benchmarks.report import Row
 
-FIGURE = "5 backfill"
+FIGURE = "7 backfill"
 
 
 def _seed(bench: Bench, rows: int) -> str:

@@ -1,4 +1,4 @@
-"""Figure 3: cold start. Handler import in fresh interpreters, and the size of the Lambda asset.
+"""Figure 5: cold start. Handler import in fresh interpreters, and the size of the Lambda asset.
 
 Each run is a new `python` process (cwd an empty temp dir) that times `import
 size_recorder.handler` with `perf_counter`, then invokes the handler once with a one-record SQS
@@ -34,7 +34,7 @@ from benchmarks.context import Bench, median
 from benchmarks.environment import REPO, Batches, Documents
 from benchmarks.report import Row
 
-FIGURE = "3 cold start"
+FIGURE = "5 cold start"
 TARGET_IMPORT_MS = 150
 TARGET_ASSET_MB = 6
 ARCHITECTURE = "arm64"  # the stack's default

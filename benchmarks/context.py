@@ -19,6 +19,14 @@ class Sizes:
 
     batches: tuple[int, ...]
     table_rows: int
+    # Figure 2: batch sizes with the database 1 ms away (the naive handler pays ~3 ms a
+    # record there, so 10,000 would take half a minute a call), and `SELECT 1`s timed for the RTT.
+    rtt_batches: tuple[int, ...]
+    rtt_samples: int
+    # Figure 3: the batch written, the table sizes it is written to, and calls timed on each.
+    growth_batch: int
+    growth_rows: tuple[int, ...]
+    growth_reps: int
     profile_batch: int
     import_runs: int
     uploads: int
@@ -35,6 +43,11 @@ class Sizes:
 FULL = Sizes(
     batches=(10, 100, 1_000, 10_000),
     table_rows=100_000,
+    rtt_batches=(10, 100, 1_000),
+    rtt_samples=500,
+    growth_batch=1_000,
+    growth_rows=(100_000, 5_000_000),
+    growth_reps=31,
     profile_batch=100,
     import_runs=9,
     uploads=1_000,
@@ -50,6 +63,11 @@ FULL = Sizes(
 QUICK = Sizes(
     batches=(10,),
     table_rows=200,
+    rtt_batches=(10,),
+    rtt_samples=5,
+    growth_batch=10,
+    growth_rows=(200, 400),
+    growth_reps=1,
     profile_batch=10,
     import_runs=1,
     uploads=5,

@@ -1,4 +1,4 @@
-"""Figure 4: upload-to-row latency through the local pipeline.
+"""Figure 6: upload-to-row latency through the local pipeline.
 
 moto's server stands in for S3 and SQS, set up as `size-recorder demo` and the stack set them up
 (versioned, encrypted bucket; queue with its DLQ; `s3:ObjectCreated:*` under the prefix), and
@@ -25,7 +25,7 @@ from size_recorder.core.events import ObjectCreated, parse_body
 from size_recorder.core.outcomes import BatchResult, MessageResult, Outcome, RecordResult
 from size_recorder.core.recorder import Message, Recorder
 
-FIGURE = "4 upload → row"
+FIGURE = "6 upload → row"
 DRAIN_TIMEOUT_S = 60
 
 

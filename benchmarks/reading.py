@@ -1,4 +1,4 @@
-"""Figure 6: the reading side, the reason the project exists.
+"""Figure 8: the reading side, the reason the project exists.
 
 A page of documents is serialized to JSON (id, title, file, size), as a DRF list endpoint does.
 Baseline: each size is an S3 HEAD through boto3 against moto's server, which is what
@@ -22,7 +22,7 @@ from benchmarks.context import Bench, median, repeat_alternating
 from benchmarks.environment import KEY_PREFIX, Documents, object_name
 from benchmarks.report import Row
 
-FIGURE = "6 reading a page"
+FIGURE = "8 reading a page"
 
 
 def _size(index: int) -> int:

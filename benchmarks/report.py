@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -116,6 +117,7 @@ def write_json(rows: Sequence[Row], path: Path, *, settings: dict[str, object]) 
             "python": platform.python_version(),
             "platform": platform.platform(),
             "processor": platform.machine(),
+            "cpus": os.cpu_count(),
         },
         "settings": settings,
         "rows": [row.as_dict() for row in rows],

@@ -55,5 +55,5 @@ def test_benchmarks_main_prints_one_table_and_writes_the_same_figures_as_json(
     assert main(["--quick", "--only", "calls", "--json", str(out), "--no-asset"]) == 0
 
     figures = json.loads(out.read_text(encoding="utf-8"))
-    assert [row["figure"] for row in figures["rows"]] == ["2 calls/record"]
+    assert [row["figure"] for row in figures["rows"]] == ["4 calls/record"]
     assert "calls/record" in capsys.readouterr().out
