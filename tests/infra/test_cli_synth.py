@@ -1,5 +1,6 @@
 """The real thing: `npx cdk synth` from the project root with the project's cdk.json, bundling
-the function with pip for its architecture (no Docker), and the app's own error path."""
+the function with pip for its architecture (no Docker), what the bundle holds and what its hash
+reads, and the app's own error path."""
 
 from __future__ import annotations
 
@@ -9,17 +10,32 @@ import platform
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from aws_cdk import App, Stack
+from packaging.requirements import Requirement
 
 from size_recorder import constants as c
-from size_recorder_cdk.bundling import PipLocalBundling
+from size_recorder_cdk.bundling import (
+    PACKAGE_DIR,
+    PipLocalBundling,
+    function_code,
+    lambda_requirements,
+)
 from tests.infra.conftest import ROOT, SECRET_ARN
 
 pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
+# What runs only in a terminal, on a laptop or in the app: never in the function.
+NOT_IN_LAMBDA = ("cli", "demo", "django", "ops")
+IN_LAMBDA = ["__init__.py", "adapters", "aws_lambda", "constants.py", "core", "handler.py"]
+
+
+def package_entries(bundle: Path) -> list[str]:
+    return sorted(entry.name for entry in (bundle / "size_recorder").iterdir())
 
 
 def cli_env() -> dict[str, str]:
@@ -85,6 +101,14 @@ def test_cli_synth_bundles_the_handler(
     assert not list(asset.rglob("__pycache__")), "--no-compile: no bytecode from this machine"
 
 
+def test_cli_synth_asset_holds_only_what_runs_in_lambda(
+    cli_synth: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    asset = function_asset(cli_synth[1])
+    assert not [part for part in NOT_IN_LAMBDA if (asset / "size_recorder" / part).exists()]
+    assert package_entries(asset) == IN_LAMBDA
+
+
 def test_cli_synth_bundles_psycopg_binary_for_arm64_python_313(
     cli_synth: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
@@ -112,6 +136,50 @@ def test_bundling_for_x86_64_fetches_x86_64_wheels(x86_64_bundle: Path) -> None:
     assert not (x86_64_bundle / "bin").exists()
 
 
+def test_bundle_holds_no_cli_demo_django_or_ops_code(x86_64_bundle: Path) -> None:
+    assert not [part for part in NOT_IN_LAMBDA if (x86_64_bundle / "size_recorder" / part).exists()]
+    assert package_entries(x86_64_bundle) == IN_LAMBDA
+    assert not list(x86_64_bundle.rglob("__pycache__"))
+
+
+def test_bundle_installs_the_lambda_extra_as_pyproject_writes_it() -> None:
+    """The installed metadata bundling reads is pyproject's `lambda` extra, not a stale copy."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = pyproject["project"]["optional-dependencies"]["lambda"]
+    assert sorted(map(str, map(Requirement, declared))) == sorted(lambda_requirements())
+
+
+def asset_hash(package_dir: Path) -> str:
+    """The function asset's hash as synth computes it, bundling skipped (it hashes the source
+    and the bundling command either way)."""
+    stack = Stack(App(context={"aws:cdk:bundling-stacks": []}), "AssetHash")
+    location = function_code("arm64", package_dir).bind(stack).s3_location
+    assert location is not None
+    return location.object_key
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / PACKAGE_DIR.name
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_asset_hash_ignores_edits_to_code_that_does_not_run_in_lambda(package_copy: Path) -> None:
+    before = asset_hash(package_copy)
+    for part in NOT_IN_LAMBDA:
+        with (package_copy / part / "__init__.py").open("a") as module:
+            module.write("# edited\n")
+    assert asset_hash(package_copy) == before
+
+
+def test_asset_hash_follows_edits_to_the_lambda_code(package_copy: Path) -> None:
+    before = asset_hash(package_copy)
+    with (package_copy / "core" / "__init__.py").open("a") as module:
+        module.write("# edited\n")
+    assert asset_hash(package_copy) != before
+
+
 def python_313() -> str | None:
     """A working CPython 3.13 on this machine (pyenv's shim exits 127 when it is not active)."""
     candidates = [
@@ -129,20 +197,25 @@ def python_313() -> str | None:
 
 def test_bundle_imports_the_handler_on_python_313_alone(x86_64_bundle: Path) -> None:
     """What the Lambda runtime does: the bundle alone (plus the stdlib) imports the handler, with
-    psycopg's compiled implementation; boto3, which the runtime would supply, is not needed."""
+    psycopg's compiled implementation; boto3, which the runtime would supply, is not needed; and
+    the package comes from the bundle, not from this checkout."""
     interpreter = python_313()
     if interpreter is None or platform.machine() != "x86_64":
         pytest.skip("needs CPython 3.13 on x86_64 to load the x86_64/cp313 bundle")
     probe = (
         f"import sys; sys.path.insert(0, {str(x86_64_bundle)!r});"
         " import size_recorder.handler, psycopg;"
-        " print(psycopg.pq.__impl__, 'boto3' in sys.modules)"
+        " print(psycopg.pq.__impl__, 'boto3' in sys.modules, size_recorder.__file__)"
     )
     done = subprocess.run(
         [interpreter, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["binary", "False"]
+    assert done.stdout.split() == [
+        "binary",
+        "False",
+        str(x86_64_bundle / "size_recorder" / "__init__.py"),
+    ]
 
 
 def test_app_bad_context_exits_naming_the_key() -> None:
