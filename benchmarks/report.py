@@ -118,6 +118,8 @@ def write_json(rows: Sequence[Row], path: Path, *, settings: dict[str, object]) 
             "platform": platform.platform(),
             "processor": platform.machine(),
             "cpus": os.cpu_count(),
+            # A shared machine: how busy it was when the run ended (1, 5, 15 minutes).
+            "load_average": os.getloadavg(),
         },
         "settings": settings,
         "rows": [row.as_dict() for row in rows],
