@@ -71,12 +71,11 @@ def parse_body(body: str) -> list[ParsedEntry]:
     a single bad record among good ones comes back as `Invalid` so its neighbours still count.
     """
     try:
-        document = _loads(body)
+        document = json.loads(body)
     except (ValueError, TypeError, RecursionError) as exc:
         raise EventParseError(f"body is not JSON: {exc}") from None
-    if "\\u" in body:  # checked here: most bodies have no escapes and skip the call
-        _reject_lone_surrogates(body, document, "body")
-    return parse_document(document)
+    _reject_lone_surrogates(body, document, "body")
+    return _parse_document(document)
 
 
 # A `\uD800`-`\uDFFF` escape: half of a UTF-16 pair. Only when one is found is the decoded
@@ -97,27 +96,8 @@ def _reject_lone_surrogates(text: str, document: Any, what: str) -> None:
         ) from None
 
 
-_raw_decode = json.JSONDecoder().raw_decode
-
-
-def _loads(body: str) -> Any:
-    """`json.loads(body)`, minus its eight Python-level calls of bookkeeping per message.
-
-    A body that is exactly one JSON value (every body S3, SNS and EventBridge send) decodes in
-    one call; leading or trailing whitespace, extra data or an error defer to `json.loads`,
-    so the result and the error message are always `json.loads`'s.
-    """
-    try:
-        document, end = _raw_decode(body)
-    except (ValueError, TypeError, RecursionError):
-        return json.loads(body)
-    if end != len(body):
-        return json.loads(body)
-    return document
-
-
-def parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
-    """Parse an already decoded body (also used for direct S3 → Lambda invocations)."""
+def _parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
+    """Parse a decoded body, or the decoded `Message` of an SNS envelope."""
     if not isinstance(document, dict):
         raise EventParseError(f"body is a JSON {type(document).__name__}, not an object")
     if "Records" in document:
@@ -134,9 +114,8 @@ def parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
             inner = json.loads(message)
         except (ValueError, RecursionError) as exc:
             raise EventParseError(f"SNS envelope's Message is not JSON: {exc}") from None
-        if "\\u" in message:
-            _reject_lone_surrogates(message, inner, "SNS envelope's Message")
-        return parse_document(inner, _depth=_depth + 1)
+        _reject_lone_surrogates(message, inner, "SNS envelope's Message")
+        return _parse_document(inner, _depth=_depth + 1)
     if document.get("source") == "aws.s3" and "detail-type" in document:
         return [_parse_eventbridge(document)]
     raise EventParseError(f"unknown event shape (top-level keys: {_describe_keys(document)})")
@@ -149,13 +128,10 @@ def decode_key(raw: str) -> str:
     encodes `/` as `%2F`, which decodes the same. Bytes that do not decode as UTF-8 mean the
     key was mangled on the way: no real S3 key can hold them.
     """
-    if "%" in raw or "+" in raw:
-        try:
-            key = unquote_plus(raw, errors="strict")
-        except UnicodeDecodeError:
-            raise EventParseError(f"key {raw!r} does not decode to UTF-8") from None
-    else:  # nothing to decode (Django's names have no spaces): skip three calls per record
-        key = raw
+    try:
+        key = unquote_plus(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise EventParseError(f"key {raw!r} does not decode to UTF-8") from None
     if not key:
         raise EventParseError("key is empty")
     if "\x00" in key:
@@ -207,55 +183,6 @@ def _parse_s3_notification(records: Any) -> list[ParsedEntry]:
 
 
 def _parse_s3_record(record: Any) -> ParsedEntry:
-    """Every record of every batch comes through here, so the common case is made cheap.
-
-    A well-formed ObjectCreated record is read with plain lookups and exact type checks; any
-    record that is not (a missing field, an odd type, a key or size that fails its check) is
-    parsed again by `_parse_s3_record_checked`, which decides what it is and names the
-    problem. The short path only ever returns what the checked path would.
-    """
-    try:
-        s3 = record["s3"]
-        obj = s3["object"]
-        bucket = s3["bucket"]["name"]
-        raw_key = obj["key"]
-        size = obj["size"]
-        event_name = record["eventName"]
-        source = record["eventSource"]
-    except (KeyError, TypeError, IndexError):
-        return _parse_s3_record_checked(record)
-    if not (
-        type(record) is dict
-        and type(s3) is dict
-        and type(obj) is dict
-        and type(s3["bucket"]) is dict
-        and source == "aws:s3"
-        and type(bucket) is str
-        and type(raw_key) is str
-        and type(event_name) is str
-        and event_name[:14] == "ObjectCreated:"
-        and type(size) is int  # not bool, not float: those take the checked path
-        and 0 <= size <= MAX_SIZE_BYTES
-    ):
-        return _parse_s3_record_checked(record)
-    etag, version_id = obj.get("eTag"), obj.get("versionId")
-    try:
-        key = decode_key(raw_key)
-        sequencer = normalize_sequencer(obj.get("sequencer"))
-    except EventParseError:
-        return _parse_s3_record_checked(record)
-    return ObjectCreated(
-        bucket=bucket,
-        key=key,
-        size=size,
-        etag=etag if type(etag) is str else None,
-        sequencer=sequencer,
-        version_id=version_id if type(version_id) is str else None,
-        event_name=event_name,
-    )
-
-
-def _parse_s3_record_checked(record: Any) -> ParsedEntry:
     if not isinstance(record, dict):
         return Invalid("record is not a JSON object")
     source = record.get("eventSource")

@@ -8,7 +8,7 @@ maxReceiveCount, moves it to the DLQ where an operator can see it.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from size_recorder import constants as c
@@ -21,10 +21,6 @@ class Outcome(StrEnum):
     UNMATCHED = "unmatched"  # no row holds this key yet; retried soon, then the DLQ
     INVALID = "invalid"  # the body or record cannot be used; retried, then the DLQ
     FAILED = "failed"  # the write did not happen (database error, no time left); retried
-
-    # Hash as the string it equals. Enum's own __hash__ is Python code hashing the member's
-    # name: one function call per record each time a batch is counted or checked.
-    __hash__ = str.__hash__
 
     @property
     def acknowledged(self) -> bool:
@@ -70,11 +66,7 @@ class MessageResult:
 
     @property
     def acknowledged(self) -> bool:
-        # A loop, not all(generator): the generator costs a Python call per record.
-        for record in self.records:  # noqa: SIM110
-            if record.outcome not in _ACKNOWLEDGED:
-                return False
-        return True
+        return all(record.outcome.acknowledged for record in self.records)
 
     @property
     def failures(self) -> tuple[RecordResult, ...]:
@@ -94,17 +86,15 @@ class MessageResult:
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     messages: tuple[MessageResult, ...]
-    # Split once: the handler, the report and the retry planning all ask for them.
-    failed: tuple[MessageResult, ...] = field(init=False, repr=False, compare=False)
-    acknowledged: tuple[MessageResult, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        failed: list[MessageResult] = []
-        acknowledged: list[MessageResult] = []
-        for message in self.messages:
-            (acknowledged if message.acknowledged else failed).append(message)
-        object.__setattr__(self, "failed", tuple(failed))
-        object.__setattr__(self, "acknowledged", tuple(acknowledged))
+    @property
+    def failed(self) -> tuple[MessageResult, ...]:
+        """The messages to leave on the queue (the partial batch response lists them)."""
+        return tuple(m for m in self.messages if not m.acknowledged)
+
+    @property
+    def acknowledged(self) -> tuple[MessageResult, ...]:
+        return tuple(m for m in self.messages if m.acknowledged)
 
     def counts(self) -> Counter[Outcome]:
-        return Counter([record.outcome for m in self.messages for record in m.records])
+        return Counter(record.outcome for m in self.messages for record in m.records)

@@ -64,7 +64,7 @@ class SizeStore(Protocol):
         ...
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Pending:
     """A routed record waiting for its write's status."""
 
@@ -101,13 +101,10 @@ class Recorder:
             for item, result in self._write(pending, remaining_ms):
                 results[item.index].append(result)
 
-        # List comprehensions, not generators: a generator costs a Python call per message.
         return BatchResult(
             tuple(
-                [
-                    MessageResult(m.message_id, m.receive_count, tuple(r))
-                    for m, r in zip(messages, results, strict=True)
-                ]
+                MessageResult(m.message_id, m.receive_count, tuple(r))
+                for m, r in zip(messages, results, strict=True)
             )
         )
 
@@ -171,27 +168,16 @@ class Recorder:
             statuses = self._store.write(writes, timeout_ms=timeout_ms)
         except StoreError as exc:
             return [(p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in pending]
-        resolved = []
-        target = None
-        for p in pending:
-            # Records of one batch nearly always share a target: compare identities instead of
-            # hashing the Target (a Python-level __hash__) for every record.
-            if p.target is not target:
-                target = p.target
-                target_winners, target_statuses = winners[target], statuses[target]
-            resolved.append((p, _resolve(p, target_winners[p.name], target_statuses[p.name])))
-        return resolved
+        return [
+            (p, _resolve(p, winners[p.target][p.name], statuses[p.target][p.name])) for p in pending
+        ]
 
 
 def plan_writes(pending: Iterable[_Pending]) -> dict[Target, dict[str, SizeWrite]]:
     """One write per (target, name): the newest event wins, later in the batch on a tie."""
     newest: dict[Target, dict[str, SizeWrite]] = {}
-    target = None
-    by_name: dict[str, SizeWrite] = {}
     for item in pending:
-        if item.target is not target:
-            target = item.target
-            by_name = newest.setdefault(target, {})
+        by_name = newest.setdefault(item.target, {})
         current = by_name.get(item.name)
         record = item.record
         if current is None or not is_newer(current.sequencer, record.sequencer):
@@ -204,8 +190,7 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
     if status is WriteStatus.MISSING:
         reason = f"no row with {item.target.key_column} = {item.name!r} in {item.target.table_name}"
         return _result(item, Outcome.UNMATCHED, reason)
-    # The record is its own winner unless a duplicate in the batch carried another sequencer.
-    if winner.sequencer != record.sequencer and is_newer(winner.sequencer, record.sequencer):
+    if is_newer(winner.sequencer, record.sequencer):
         return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
     # "Unchanged" only happens with a sequencer column: the row holds this event, a newer one,
     # or (for an event without a sequencer) one that has a sequencer and so wins.
