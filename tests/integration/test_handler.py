@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import UnexpectedBatchTypeError
 from moto import mock_aws
 
 from size_recorder.adapters.sqs import queue_arn
@@ -82,16 +81,11 @@ def test_lambda_handler_shortens_the_visibility_of_unmatched_messages(
     assert json.loads(redelivered["Messages"][0]["Body"]) == json.loads(received["Body"])
 
 
-def test_lambda_handler_accepts_a_direct_s3_invocation(documents: DocumentsTable) -> None:
+def test_lambda_handler_refuses_a_direct_s3_invocation(documents: DocumentsTable) -> None:
     documents.insert("uploads/red flower.jpg")
-    response = handler.lambda_handler(json.loads(load_event("s3_put.json")), LambdaContext())
-    assert response == {"recorded": 1}
-    assert documents.sizes() == {"uploads/red flower.jpg": 1024}
-
-
-def test_lambda_handler_raises_for_a_direct_invocation_it_could_not_record() -> None:
-    with pytest.raises(handler.MessageNotRecorded, match="unmatched"):
+    with pytest.raises(handler.NotAnSqsBatchError, match="only through its SQS queue"):
         handler.lambda_handler(json.loads(load_event("s3_put.json")), LambdaContext())
+    assert documents.sizes() == {"uploads/red flower.jpg": None}
 
 
 def test_lambda_handler_fails_every_message_when_time_is_nearly_up(
@@ -114,5 +108,5 @@ def test_lambda_handler_names_the_variable_of_bad_configuration(
 
 @pytest.mark.parametrize("event", [{}, {"Records": []}], ids=["no Records", "empty Records"])
 def test_lambda_handler_refuses_an_event_without_records(event: dict[str, Any]) -> None:
-    with pytest.raises(UnexpectedBatchTypeError):
+    with pytest.raises(handler.NotAnSqsBatchError, match="non-empty 'Records' list"):
         handler.lambda_handler(event, LambdaContext())
