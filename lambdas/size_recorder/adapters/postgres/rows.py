@@ -6,6 +6,9 @@ or through a server-side cursor, an S3 listing goes into a temporary table rathe
 Python memory, and each write is its own short transaction, so an interrupted run keeps what it
 did and a rerun finds only what is left.
 
+One connection per store, opened by `connection.connect` with the targets checked on it, as the
+recorder's is; every psycopg error leaves as a one-line `PostgresError`.
+
 Identifiers come from the validated `Target` and are quoted with `psycopg.sql`; values are
 parameters. The role needs SELECT on the key and size columns, UPDATE on the size column, and
 (for check) TEMPORARY on the database.
@@ -21,11 +24,16 @@ import psycopg
 from psycopg import sql
 
 from size_recorder.adapters.credentials import conninfo_provider
+from size_recorder.adapters.postgres.connection import connect, statement_errors
+from size_recorder.adapters.postgres.schema import verify_targets
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.scope import Scope
 
 # A listing of the bucket, for the length of one `check` session.
 _LISTING = sql.Identifier("size_recorder_listing")
+
+# The listing lives in a temporary table: the role needs TEMPORARY on the database.
+_LISTING_FAILED = "cannot keep the bucket listing in a temporary table"
 
 DriftKind = Literal["differs", "gone", "still null"]
 
@@ -41,7 +49,11 @@ class DriftRow:
 
 
 class RowStore:
-    """One connection, opened on first use; autocommit, so each statement stands alone."""
+    """One connection, opened on first use; autocommit, so each statement stands alone.
+
+    Every method raises `PostgresError` when Postgres fails, and `ConfigError` (naming the
+    variable) when a configured table or column cannot work.
+    """
 
     def __init__(
         self,
@@ -52,10 +64,12 @@ class RowStore:
         lock_timeout_ms: int,
     ) -> None:
         self._conninfo = conninfo
-        self._target_ids = {target: index for index, target in enumerate(targets)}
+        self._targets = tuple(targets)
+        self._target_ids = {target: index for index, target in enumerate(self._targets)}
         self._connect_timeout_s = connect_timeout_s
         self._lock_timeout_ms = lock_timeout_ms
         self._conn: psycopg.Connection[Any] | None = None
+        self._verified = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RowStore:
@@ -65,6 +79,10 @@ class RowStore:
             connect_timeout_s=settings.connect_timeout_s,
             lock_timeout_ms=settings.statement_timeout_ms,
         )
+
+    def verify(self) -> None:
+        """Connect now and check the targets' tables and columns; ConfigError names the variable."""
+        self._connection()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -76,7 +94,8 @@ class RowStore:
         query = sql.SQL("SELECT count(*) FROM {table} WHERE {size} IS NULL AND {in_scope}").format(
             **_names(scope.target), in_scope=_in_scope(scope.target)
         )
-        row = self._connection().execute(query, (scope.name_prefix,)).fetchone()
+        with statement_errors("cannot count the NULL rows"):
+            row = self._connection().execute(query, (scope.name_prefix,)).fetchone()
         return int(row[0]) if row else 0
 
     def null_pages(self, scope: Scope, *, page_size: int) -> Iterator[list[tuple[str, int]]]:
@@ -92,12 +111,13 @@ class RowStore:
         ).format(**_names(scope.target), in_scope=_in_scope(scope.target))
         last = ""  # also skips empty names: a FileField with no file
         while True:
-            page = [
-                (str(name), int(count))
-                for name, count in self._connection().execute(
-                    query, (scope.name_prefix, last, page_size)
-                )
-            ]
+            with statement_errors("cannot read the NULL rows"):
+                page = [
+                    (str(name), int(count))
+                    for name, count in self._connection().execute(
+                        query, (scope.name_prefix, last, page_size)
+                    )
+                ]
             if not page:
                 return
             yield page
@@ -117,26 +137,25 @@ class RowStore:
 
     def start_listing(self) -> None:
         """An empty temporary table for a bucket listing, private to this connection."""
-        conn = self._connection()
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(_LISTING))
-        conn.execute(
-            sql.SQL("CREATE TEMPORARY TABLE {} (target int, name text, size bigint)").format(
-                _LISTING
-            )
-        )
+        create = sql.SQL("CREATE TEMPORARY TABLE {} (target int, name text, size bigint)")
+        with statement_errors(_LISTING_FAILED):
+            conn = self._connection()
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(_LISTING))
+            conn.execute(create.format(_LISTING))
 
     def add_to_listing(self, target: Target, objects: Sequence[tuple[str, int]]) -> None:
         copy = sql.SQL("COPY pg_temp.{} (target, name, size) FROM STDIN").format(_LISTING)
         target_id = self._target_ids[target]
-        with self._connection().cursor().copy(copy) as writer:
+        with statement_errors(_LISTING_FAILED), self._connection().cursor().copy(copy) as writer:
             for name, size in objects:
                 writer.write_row((target_id, name, size))
 
     def finish_listing(self) -> None:
         """Index the listing so the drift queries join instead of scanning it per row."""
-        conn = self._connection()
-        conn.execute(sql.SQL("CREATE INDEX ON pg_temp.{} (target, name)").format(_LISTING))
-        conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(_LISTING))
+        with statement_errors(_LISTING_FAILED):
+            conn = self._connection()
+            conn.execute(sql.SQL("CREATE INDEX ON pg_temp.{} (target, name)").format(_LISTING))
+            conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(_LISTING))
 
     def drift(self, scope: Scope, *, batch_size: int = 1000) -> Iterator[DriftRow]:
         """Rows in the scope that disagree with the listing, streamed by a server-side cursor."""
@@ -148,7 +167,11 @@ class RowStore:
             " AND (l.name IS NULL OR t.{size} IS DISTINCT FROM l.size)"
         ).format(**_names(scope.target), listing=_LISTING, in_scope=_in_scope(scope.target, "t."))
         conn = self._connection()
-        with conn.transaction(), conn.cursor(name="size_recorder_drift") as cursor:
+        with (
+            statement_errors("cannot compare the rows with the listing"),
+            conn.transaction(),
+            conn.cursor(name="size_recorder_drift") as cursor,
+        ):
             cursor.itersize = batch_size
             cursor.execute(query, (self._target_ids[scope.target], scope.name_prefix))
             for name, recorded, actual, listed in cursor:
@@ -186,26 +209,32 @@ class RowStore:
                 " WHERE t.{key} = s.name AND {condition}"
             )
         query = sql.SQL(template).format(**_names(target), source=source, condition=condition)
-        cursor = self._connection().execute(query, params)
-        if dry_run:
-            row = cursor.fetchone()
-            return int(row[0]) if row else 0
-        return cursor.rowcount
+        with statement_errors(
+            "cannot count the rows to update" if dry_run else "cannot update sizes"
+        ):
+            cursor = self._connection().execute(query, params)
+            if dry_run:
+                row = cursor.fetchone()
+                return int(row[0]) if row else 0
+            return cursor.rowcount
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self._conninfo(),
-                autocommit=True,
-                connect_timeout=self._connect_timeout_s,
-                prepare_threshold=None,  # RDS Proxy / PgBouncer, as in store.py
+            self._conn = connect(
+                self._conninfo,
+                connect_timeout_s=self._connect_timeout_s,
                 application_name="size-recorder-tools",
-            )
-            # Never queue behind the app's locks for long; the recorder's own writes come first.
-            self._conn.execute(
-                "SELECT set_config('lock_timeout', %s, false)", (str(self._lock_timeout_ms),)
+                autocommit=True,
+                setup=self._setup,
             )
         return self._conn
+
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        # Never queue behind the app's locks for long; the recorder's own writes come first.
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (str(self._lock_timeout_ms),))
+        if not self._verified:
+            verify_targets(conn, self._targets)
+            self._verified = True
 
 
 def _names(target: Target) -> dict[str, sql.Composable]:

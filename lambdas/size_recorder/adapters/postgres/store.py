@@ -1,6 +1,7 @@
-"""Postgres: the one place that speaks SQL.
+"""The recorder's store: the batched write of the sizes events report.
 
-One connection per process, opened lazily and reused while the process is warm. Each batch is
+One connection per process (opened by `connection.connect`, the targets checked on it once),
+opened lazily and reused while the process is warm. Each batch is
 one transaction sent as one pipelined round trip: set the timeouts, run one UPDATE per target
 (rows given as one JSON parameter, so a 10,000-row batch is still one parameter), commit.
 
@@ -15,19 +16,14 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
-from size_recorder.core.config import ConfigError, Target
-from size_recorder.core.recorder import SizeWrite, StoreError, WriteStatus
-
-# Types that hold any S3 object's size (up to 5 TiB). An `integer` column would fail the whole
-# batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.
-_SIZE_TYPES = frozenset({"bigint", "numeric"})
-_TEXT_TYPES = ("text", "character varying", "character")
+from size_recorder.adapters.postgres.connection import PostgresError, connect, describe
+from size_recorder.adapters.postgres.schema import verify_targets
+from size_recorder.core.config import Target
+from size_recorder.core.recorder import SizeWrite, WriteStatus
 
 # Below this much of the write's time budget, a retry on a new connection is not attempted.
 _MIN_RETRY_MS = 100
@@ -68,14 +64,14 @@ class PostgresStore:
         except psycopg.Error as exc:
             if not conn.broken or not reused:
                 self._discard_if_broken()
-                raise StoreError(_describe(exc)) from exc
+                raise PostgresError(describe(exc)) from exc
             lost = exc
         # A reused connection died under us: after a Lambda freeze/thaw the socket is often
         # gone. The write is idempotent, so one retry on a fresh connection is safe.
         self._discard_if_broken()
         left_ms = int((deadline - time.monotonic()) * 1000)
         if left_ms < _MIN_RETRY_MS:
-            raise StoreError(f"{_describe(lost)}; no time left to retry") from lost
+            raise PostgresError(f"{describe(lost)}; no time left to retry") from lost
         conn, _ = self._connection(
             connect_timeout_s=min(self._connect_timeout_s, max(2, math.ceil(left_ms / 1000)))
         )
@@ -83,7 +79,7 @@ class PostgresStore:
             return self._write(conn, writes, left_ms)
         except psycopg.Error as exc:
             self._discard_if_broken()
-            raise StoreError(_describe(exc)) from exc
+            raise PostgresError(describe(exc)) from exc
 
     def verify(self) -> None:
         """Connect now and check the targets' tables and columns; ConfigError names the variable."""
@@ -99,42 +95,17 @@ class PostgresStore:
     ) -> tuple[psycopg.Connection[Any], bool]:
         if self._conn is not None and not self._conn.closed:
             return self._conn, True
-        try:
-            conninfo = self._conninfo()
-        except ConfigError:
-            raise
-        except Exception as exc:  # the secret fetch: any failure means "retry later"
-            raise StoreError(f"cannot read database credentials: {exc}") from exc
-        try:
-            conn = psycopg.connect(
-                conninfo,
-                connect_timeout=connect_timeout_s or self._connect_timeout_s,
-                # Server-side prepared statements break behind RDS Proxy and PgBouncer.
-                prepare_threshold=None,
-                application_name="size-recorder",
-                # Notice a peer that vanished (failover, NAT timeout) instead of waiting forever.
-                keepalives=1,
-                keepalives_idle=30,
-                keepalives_interval=10,
-                keepalives_count=3,
-            )
-        except psycopg.Error as exc:
-            # `from None`: the cause's message can quote the connection string, password and all.
-            raise StoreError(
-                f"cannot connect to Postgres: {_connect_failure(exc, conninfo)}"
-            ) from None
-        if not self._verified:
-            try:
-                _verify_targets(conn, self._targets)
-            except psycopg.Error as exc:  # Postgres going down mid-check is an outage, not config
-                conn.close()
-                raise StoreError(f"cannot check the configured tables: {_describe(exc)}") from exc
-            except BaseException:
-                conn.close()
-                raise
-            self._verified = True
-        self._conn = conn
-        return conn, False
+        self._conn = connect(
+            self._conninfo,
+            connect_timeout_s=connect_timeout_s or self._connect_timeout_s,
+            application_name="size-recorder",
+            setup=None if self._verified else self._verify,
+        )
+        return self._conn, False
+
+    def _verify(self, conn: psycopg.Connection[Any]) -> None:
+        verify_targets(conn, self._targets)
+        self._verified = True
 
     def _discard_if_broken(self) -> None:
         if self._conn is not None and (self._conn.broken or self._conn.closed):
@@ -223,67 +194,3 @@ def _update_statement(target: Target) -> sql.Composed:
         " ELSE 'missing' END"
         " FROM v"
     ).format(table=table, assignments=assignments, key=key, guard=guard)
-
-
-def _verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) -> None:
-    """Fail at start-up, naming the variable, instead of failing every message later."""
-    for target in targets:
-        regclass = sql.Identifier(*target.table).as_string(conn)
-        columns = dict(
-            conn.execute(
-                "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
-                " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                (regclass,),
-            ).fetchall()
-        )
-        conn.rollback()
-        if not columns:
-            raise ConfigError(
-                f"{target.variable('table')}: table {target.table_name!r} does not exist"
-            )
-        _check_column(target, columns, "key_column", _TEXT_TYPES)
-        _check_column(target, columns, "size_column", tuple(_SIZE_TYPES))
-        if target.sequencer_column is not None:
-            _check_column(target, columns, "sequencer_column", _TEXT_TYPES)
-
-
-def _check_column(
-    target: Target, columns: dict[str, str], field: str, types: tuple[str, ...]
-) -> None:
-    name = getattr(target, field)
-    where = f"{target.variable(field)}: column {name!r}"
-    if name not in columns:
-        raise ConfigError(f"{where} does not exist in table {target.table_name!r}")
-    if columns[name] not in types:
-        raise ConfigError(
-            f"{where} of {target.table_name!r} is {columns[name]},"
-            f" expected one of {', '.join(sorted(types))}"
-        )
-
-
-def _describe(exc: psycopg.Error) -> str:
-    """The server's message without the connection string (which may hold a password)."""
-    lines = str(exc).strip().splitlines()
-    text = exc.diag.message_primary or (lines[0] if lines else type(exc).__name__)
-    return f"{text} (SQLSTATE {exc.sqlstate})" if exc.sqlstate else text
-
-
-def _connect_failure(exc: psycopg.Error, conninfo: str) -> str:
-    """Why a connection failed, with no trace of the password.
-
-    libpq's parse errors quote the token they choke on (`invalid percent-encoded token:
-    "<password>%zz"`, or the whole URI for a bad IPv6 literal), and that token can be the
-    password: for a string libpq cannot parse, say only that it is malformed.
-    """
-    try:
-        password = conninfo_to_dict(conninfo).get("password")
-    except psycopg.Error:
-        return (
-            "the connection string (DATABASE_URL or the secret) is malformed;"
-            " libpq's message is withheld because it can quote the password"
-        )
-    text = _describe(exc)
-    if password:
-        for form in {str(password), quote(str(password), safe="")}:
-            text = text.replace(form, "***")
-    return text

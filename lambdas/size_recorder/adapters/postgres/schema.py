@@ -1,0 +1,69 @@
+"""The configured tables checked against the database, once per process, on its one connection.
+
+The recorder and the operator tools both run this before their first statement, so a typo in a
+column name stops them at start-up with the variable to fix, instead of failing every message
+or every page later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from size_recorder.adapters.postgres.connection import statement_errors
+from size_recorder.core.config import ConfigError, Target
+
+# Types that hold any S3 object's size (up to 5 TiB). An `integer` column would fail the whole
+# batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.
+_SIZE_TYPES = ("bigint", "numeric")
+_TEXT_TYPES = ("text", "character varying", "character")
+
+
+def verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) -> None:
+    """Raise ConfigError, naming the variable, for a table or column that cannot work.
+
+    Postgres failing mid-check is an outage, not configuration: that raises `PostgresError`.
+    """
+    for target in targets:
+        with statement_errors("cannot check the configured tables"):
+            columns = _columns(conn, target)
+        if not columns:
+            raise ConfigError(
+                f"{target.variable('table')}: table {target.table_name!r} does not exist"
+            )
+        _check_column(target, columns, "key_column", _TEXT_TYPES)
+        _check_column(target, columns, "size_column", _SIZE_TYPES)
+        if target.sequencer_column is not None:
+            _check_column(target, columns, "sequencer_column", _TEXT_TYPES)
+
+
+def _columns(conn: psycopg.Connection[Any], target: Target) -> dict[str, str]:
+    """Column name → type of the target's table; empty when there is no such table."""
+    regclass = sql.Identifier(*target.table).as_string(conn)
+    columns = dict(
+        conn.execute(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+            " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            (regclass,),
+        ).fetchall()
+    )
+    # Leave no transaction open on a connection that is not in autocommit mode.
+    conn.rollback()
+    return columns
+
+
+def _check_column(
+    target: Target, columns: dict[str, str], field: str, types: tuple[str, ...]
+) -> None:
+    name = getattr(target, field)
+    where = f"{target.variable(field)}: column {name!r}"
+    if name not in columns:
+        raise ConfigError(f"{where} does not exist in table {target.table_name!r}")
+    if columns[name] not in types:
+        raise ConfigError(
+            f"{where} of {target.table_name!r} is {columns[name]},"
+            f" expected one of {', '.join(sorted(types))}"
+        )
