@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.adapters.postgres.store import PostgresStore
 from size_recorder.adapters.wiring import build_recorder, postgres_store
 from size_recorder.core.config import ConfigError, Settings
@@ -44,8 +45,9 @@ def open_recorder(settings: Settings) -> Recorder:
     return recorder
 
 
-def verify_store(store: PostgresStore) -> None:
-    """Connect now and check the targets' tables and columns; failures become CommandError."""
+def verify_store(store: PostgresStore | RowStore) -> None:
+    """Connect now and check the targets' tables and columns on the connection the command goes
+    on to use; failures become CommandError."""
     try:
         store.verify()
     except ConfigError as exc:

@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.adapters.s3 import MAX_PAGE_SIZE
-from size_recorder.adapters.wiring import postgres_store
 from size_recorder.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -24,6 +23,7 @@ from size_recorder.cli.common import (
     verify_store,
 )
 from size_recorder.core.config import Settings
+from size_recorder.core.recorder import StoreError
 
 # done, total (None when unknown: the bar then just counts)
 Advance = Callable[[int, int | None], None]
@@ -101,40 +101,29 @@ def exit_status(*, dry_run: bool, complete: bool) -> int:
 def operator_errors() -> Iterator[None]:
     """AWS and database failures end the command with one line naming them, not a traceback:
     a missing region or credentials, AccessDenied, an unreachable endpoint or database."""
-    import psycopg
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
         raise CommandError(f"AWS: {exc}") from None
-    except psycopg.Error as exc:
+    except StoreError as exc:  # the Postgres adapter's one-line, password-free text
         raise CommandError(f"Postgres: {exc}") from None
 
 
 @contextmanager
 def row_session(description: str) -> Iterator[tuple[Settings, RowStore, Advance]]:
-    """What backfill and check run in: checked settings, a row store closed at the end, AWS
-    and database errors as one line, and a progress bar."""
-    settings = checked_settings()
+    """What backfill and check run in: settings, a row store on one connection whose tables and
+    columns were checked before the first object is listed (so a typo in a column name stops
+    the command at once), AWS and database errors as one line, and a progress bar."""
+    settings = load_settings()
     rows = RowStore.from_settings(settings)
     try:
+        verify_store(rows)
         with operator_errors(), progress_bar(description) as update:
             yield settings, rows, update
     finally:
         rows.close()
-
-
-def checked_settings() -> Settings:
-    """Settings whose tables and columns were checked on a real connection, as the worker's are,
-    so a typo in a column name stops the command before it lists a single object."""
-    settings = load_settings()
-    store = postgres_store(settings)
-    try:
-        verify_store(store)
-    finally:
-        store.close()
-    return settings
 
 
 def print_details(lines: Sequence[str], *, total: int, shown: int = 50) -> None:
