@@ -168,45 +168,45 @@ def replay_dlq(
         if move_all:
             raise ReplayError("--all applies to redrive only: direct replay keeps what fails")
         direct = _peek_handler(recorder.settings) if dry_run else _direct_handler(recorder)
-    sources = _dead_letter_sources(client, dlq_url)
+    sources = _dead_letter_sources(
+        client, dlq_url, needed=mode is ReplayMode.REDRIVE and to_queue_url is None
+    )
     before = sqs.visible_count(client, dlq_url)
     progress = on_progress or (lambda _: None)
     total = before if limit is None else min(before, limit)
 
-    def drain(handle: _Handler, done: Callable[[_Run], int]) -> _Run:
-        return _drain(
-            client,
-            dlq_url,
-            handle=handle,
-            limit=limit,
-            batch_size=batch_size,
-            wait_seconds=wait_seconds,
-            should_stop=should_stop,
-            on_progress=lambda run: progress(ReplayProgress(done(run), total)),
-        )
-
+    destination = None
     if direct is not None:
-        run = drain(direct, lambda run: run.received)
-        return _result(run, ReplayMode.DIRECT, "direct", dry_run, before, None)
-
-    destination = to_queue_url or _only_source(dlq_url, sources)
-    if move_all and limit is None and not dry_run:
-        task = _move_task(
-            client,
-            dlq_url=dlq_url,
-            to_queue_url=to_queue_url,
-            before=before,
-            destination=destination,
-            poll_interval_s=poll_interval_s,
-            should_stop=should_stop,
-            progress=progress,
-            sleep=sleep,
-        )
-        if task is not None:
-            return task
-    handle = _redrive_handler(destination, move_all=move_all, dry_run=dry_run)
-    run = drain(handle, lambda run: run.moved if not dry_run else run.received)
-    return _result(run, ReplayMode.REDRIVE, "copy", dry_run, before, destination)
+        handle, method = direct, "direct"
+    else:
+        destination = to_queue_url or _only_source(dlq_url, sources)
+        if move_all and limit is None and not dry_run:
+            task = _move_task(
+                client,
+                dlq_url=dlq_url,
+                to_queue_url=to_queue_url,
+                before=before,
+                destination=destination,
+                poll_interval_s=poll_interval_s,
+                should_stop=should_stop,
+                progress=progress,
+                sleep=sleep,
+            )
+            if task is not None:
+                return task
+        handle = _redrive_handler(destination, move_all=move_all, dry_run=dry_run)
+        method = "copy"
+    run = _drain(
+        client,
+        dlq_url,
+        handle=handle,
+        limit=limit,
+        batch_size=batch_size,
+        wait_seconds=wait_seconds,
+        should_stop=should_stop,
+        on_progress=lambda run: progress(ReplayProgress(run.received, total)),
+    )
+    return _result(run, mode, method, dry_run, before, destination)
 
 
 _Handler = Callable[[Any, str, list[sqs.ReceivedMessage], _Run], None]
@@ -431,14 +431,18 @@ def _move_task(
     )
 
 
-def _dead_letter_sources(client: Any, dlq_url: str) -> list[str]:
-    """The queues that use `dlq_url` as their DLQ; refuses a source queue passed as the DLQ.
+def _dead_letter_sources(client: Any, dlq_url: str, *, needed: bool) -> list[str]:
+    """The queues that use `dlq_url` as their DLQ (listed when `needed` or to check the queue);
+    refuses a source queue passed as the DLQ.
 
     A queue with a redrive policy of its own that no queue uses as its DLQ is a source queue:
     replaying it would move or delete messages the function has yet to see. (A DLQ with a DLQ
-    of its own is still somebody's DLQ, and is accepted.)
+    of its own is still somebody's DLQ, and is accepted.) A queue without a redrive policy is
+    not listed unless needed, so direct replay needs no sqs:ListDeadLetterSourceQueues.
     """
     own_dlq = sqs.dead_letter_target(client, dlq_url)
+    if own_dlq is None and not needed:
+        return []
     sources = sqs.dead_letter_sources(client, dlq_url)
     if own_dlq is not None and not sources:
         own_dlq_url = sqs.queue_url_from_arn(client, own_dlq)
