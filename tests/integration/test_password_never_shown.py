@@ -188,6 +188,18 @@ def test_a_broken_connection_string_never_shows_its_password_in_backfill_or_chec
     assert_never_shown(leaky, said)
 
 
+@pytest.mark.slow  # the demo starts moto before it reaches Postgres
+def test_a_broken_connection_string_never_shows_its_password_in_demo_output(
+    leaky: Leaky, transcript: Transcript
+) -> None:
+    """The demo on a server of the user's (DATABASE_URL) stops before it starts anything."""
+    assert main(["demo"]) == 2
+
+    said = transcript.text()
+    assert "cannot connect to Postgres" in said
+    assert_never_shown(leaky, said)
+
+
 def test_a_broken_connection_string_never_shows_its_password_in_a_postgres_store_error(
     leaky: Leaky, transcript: Transcript
 ) -> None:

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from size_recorder import constants as c
+from size_recorder.adapters.postgres.connection import PostgresError, connect, statement_errors
 from size_recorder.demo.endpoints import DemoSetupError
 
 # Django's `FileField` default max_length.
@@ -50,15 +51,21 @@ class DocumentsTable:
         """The table and its key index; DemoSetupError when the server refuses either."""
         try:
             self._create()
-        except psycopg.Error as exc:
-            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        except PostgresError as exc:  # its text never holds the URL's password
             raise DemoSetupError(
-                f"cannot create {self.qualified} in the Postgres at {c.ENV_DATABASE_URL}: "
-                f"{lines[0]}"
+                f"cannot create {self.qualified} in the Postgres at {c.ENV_DATABASE_URL}: {exc}"
             ) from None
 
     def _create(self) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        # The demo's first use of DATABASE_URL: connect as the recorder does, so a URL libpq
+        # cannot parse is reported without quoting its password.
+        conn = connect(
+            lambda: self.conninfo,
+            connect_timeout_s=c.DEFAULT_CONNECT_TIMEOUT_S,
+            application_name="size-recorder-demo",
+            autocommit=True,
+        )
+        with conn, statement_errors():
             if self.schema != "public":
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
             conn.execute(
