@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: test demo bench lint typecheck synth deploy clean
+.PHONY: test check demo bench lint typecheck imports synth deploy clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The whole suite, as CI runs it.
 test: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop, under a minute: lint, types, import contracts, then the unit tests.
+check: lint typecheck imports
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: $(PY_STAMP)
 	$(BIN)/size-recorder demo $(DEMO_ARGS)
@@ -33,6 +38,10 @@ lint: $(PY_STAMP)
 
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
+
+# pyproject's [tool.importlinter] contracts; no cache directory left in the tree.
+imports: $(PY_STAMP)
+	$(BIN)/lint-imports --no-cache
 
 synth: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth $(CDK_ARGS)
