@@ -139,16 +139,25 @@ def record_one(recorder: Recorder, *, sequencer: str | None) -> list[Outcome]:
     return [record.outcome for record in batch.messages[0].records]
 
 
-def test_recorder_grant_lets_the_recorder_record_with_a_sequencer(
-    documents: DocumentsTable, role: str, make_recorder: Callable[[dict[str, str]], Recorder]
+@pytest.mark.parametrize(
+    ("marker", "docs_role"),
+    [
+        pytest.param("recorder-grant", RECORDER_ROLE, id="recorder"),
+        # The operator's role runs `replay --mode direct` and `worker`: the recorder's write.
+        pytest.param("operator-grant", OPERATOR_ROLE, id="operator"),
+    ],
+)
+def test_grant_lets_the_recorder_record_with_a_sequencer(
+    marker: str,
+    docs_role: str,
+    documents: DocumentsTable,
+    role: str,
+    make_recorder: Callable[[dict[str, str]], Recorder],
 ) -> None:
-    url = run_grant(
-        marked_sql("recorder-grant"), docs_role=RECORDER_ROLE, role=role, table=documents
-    )
+    url = run_grant(marked_sql(marker), docs_role=docs_role, role=role, table=documents)
     documents.insert("uploads/a.pdf")
-    recorder = make_recorder(
-        recorder_env(documents, DATABASE_URL=url, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    )
+    env = {c.ENV_DATABASE_URL: url, c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
+    recorder = make_recorder(recorder_env(documents, **env))
 
     assert record_one(recorder, sequencer="0A1B") == [Outcome.RECORDED]
     assert documents.row("uploads/a.pdf") == (512, "0A1B")
@@ -162,7 +171,7 @@ def test_recorder_grant_without_a_sequencer_lets_the_recorder_record(
     )
     url = run_grant(grant, docs_role=RECORDER_ROLE, role=role, table=documents)
     documents.insert("uploads/a.pdf")
-    recorder = make_recorder(recorder_env(documents, DATABASE_URL=url))
+    recorder = make_recorder(recorder_env(documents, **{c.ENV_DATABASE_URL: url}))
 
     assert record_one(recorder, sequencer=None) == [Outcome.RECORDED]
     assert documents.sizes() == {"uploads/a.pdf": 512}
