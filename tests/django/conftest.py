@@ -9,9 +9,10 @@ moto endpoint) is filled in by the fixtures before anything opens a connection o
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,11 +137,12 @@ def django_project(django_database: str, moto_endpoint: str, s3_bucket: str) -> 
 
 @pytest.fixture(autouse=True)
 def _empty_documents(django_project: DjangoProject) -> Iterator[None]:
-    """Each test starts with no documents (the S3 objects may stay: keys are unique per test)."""
-    from tests.django.documents.models import Document
+    """Each test starts with no rows (the S3 objects may stay: keys are unique per test)."""
+    from tests.django.documents.models import Document, Photo
 
     yield
     Document.objects.all().delete()
+    Photo.objects.all().delete()
 
 
 @pytest.fixture
@@ -198,3 +200,42 @@ def recorder_role(django_project: DjangoProject) -> Iterator[RecorderRole]:
     with psycopg.connect(django_project.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def s3_event(key: str, size: int, sequencer: str) -> str:
+    """The body S3 sends to the queue when `key` is written."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": BUCKET},
+            "object": {"key": key, "size": size, "sequencer": sequencer},
+        },
+    }
+    return json.dumps({"Records": [record]})
+
+
+# Delivers one upload's event for a Document's file name: (name, size, sequencer).
+RecordUpload = Callable[[str, int, str], None]
+
+
+@pytest.fixture
+def record_upload(recorder_role: RecorderRole) -> Iterator[RecordUpload]:
+    """The real recorder, configured from the model and connected as the recorder's role."""
+    from size_recorder.adapters.wiring import build_recorder, postgres_store
+    from size_recorder.core.config import Settings
+    from size_recorder.core.recorder import Message
+    from size_recorder.django import recorder_environment
+    from tests.django.documents.models import Document
+
+    env = {**recorder_environment(Document), "DATABASE_URL": recorder_role.database_url}
+    settings = Settings.from_env(env)
+    store = postgres_store(settings)
+    recorder = build_recorder(settings, store)
+
+    def record(name: str, size: int, sequencer: str) -> None:
+        key = env["SIZE_RECORDER_KEY_PREFIX"] + name
+        recorder.record([Message(uuid.uuid4().hex, s3_event(key, size, sequencer))])
+
+    yield record
+    store.close()

@@ -157,6 +157,54 @@ def test_check_reports_missing_sequencer_field() -> None:
     assert "size_recorder.E004" in ids
 
 
+def test_check_reports_32_bit_size_column() -> None:
+    # A 3 GiB upload would reach S3 and then fail the save; the recorder refuses it at start-up.
+    ids = _check_ids(file=RecordedSizeFileField(), size_bytes=models.IntegerField(null=True))
+
+    assert "size_recorder.E002" in ids
+
+
+def test_check_accepts_positive_big_integer_size_column() -> None:
+    ids = _check_ids(
+        file=RecordedSizeFileField(), size_bytes=models.PositiveBigIntegerField(null=True)
+    )
+
+    assert ids == []
+
+
+def test_check_reports_sequencer_field_that_is_not_nullable_text() -> None:
+    # Every rename stores NULL there: a NOT NULL column would make it raise IntegrityError.
+    ids = _check_ids(
+        file=RecordedSizeFileField(sequencer_field="size_sequencer"),
+        size_bytes=models.BigIntegerField(null=True),
+        size_sequencer=models.CharField(max_length=64, blank=True, default=""),
+    )
+
+    assert "size_recorder.E005" in ids
+
+
+def test_check_reports_sequencer_field_declared_before_file_field() -> None:
+    size_sequencer = models.TextField(null=True)  # created first, so declared first
+
+    ids = _check_ids(
+        size_sequencer=size_sequencer,
+        file=RecordedSizeFileField(sequencer_field="size_sequencer"),
+        size_bytes=models.BigIntegerField(null=True),
+    )
+
+    assert "size_recorder.E003" in ids
+
+
+def test_check_reports_two_fields_sharing_one_size_column() -> None:
+    ids = _check_ids(
+        file=RecordedSizeFileField(),
+        thumbnail=RecordedSizeFileField(),
+        size_bytes=models.BigIntegerField(null=True),
+    )
+
+    assert "size_recorder.E006" in ids
+
+
 def test_check_accepts_the_documented_model() -> None:
     assert Document._meta.get_field("file").check() == []
 

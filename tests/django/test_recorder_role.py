@@ -6,8 +6,6 @@ prints, and runs the recorder's own statement (not a copy of it).
 
 from __future__ import annotations
 
-import json
-
 import psycopg
 import pytest
 from django.db import models
@@ -19,20 +17,8 @@ from size_recorder.core.config import Settings
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message
 from size_recorder.django import recorder_environment, recorder_grant_sql
-from tests.django.conftest import RecorderRole
+from tests.django.conftest import RecorderRole, s3_event
 from tests.django.documents.models import Document
-
-
-def s3_event(key: str, size: int, sequencer: str) -> str:
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": "uploads"},
-            "object": {"key": key, "size": size, "sequencer": sequencer},
-        },
-    }
-    return json.dumps({"Records": [record]})
 
 
 def test_recorder_grant_sql_names_only_the_recorder_columns() -> None:

@@ -10,6 +10,8 @@ from size_recorder.django.fields import (
     RecordedSizeFieldFile,
     RecordedSizeFileDescriptor,
     RecordedSizeFileField,
+    RecordedSizeImageField,
+    RecordedSizeImageFieldFile,
 )
 from size_recorder.django.recorder import (
     recorded_size_field,
@@ -22,6 +24,8 @@ __all__ = [
     "RecordedSizeFieldFile",
     "RecordedSizeFileDescriptor",
     "RecordedSizeFileField",
+    "RecordedSizeImageField",
+    "RecordedSizeImageFieldFile",
     "recorded_size_field",
     "recorder_environment",
     "recorder_grant_sql",

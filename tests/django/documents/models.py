@@ -1,10 +1,11 @@
-"""A `Document` after the swap: the FileField became a RecordedSizeFileField, nothing else moved."""
+"""The test app's models after the swap: each file field became its recorded-size variant, and
+nothing else moved."""
 
 from __future__ import annotations
 
 from django.db import models
 
-from size_recorder.django import RecordedSizeFileField
+from size_recorder.django import RecordedSizeFileField, RecordedSizeImageField
 
 
 class Document(models.Model):
@@ -26,3 +27,25 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.file.name
+
+
+class Photo(models.Model):
+    # Swapped from models.ImageField(upload_to="photos/", width_field=..., height_field=...).
+    image = RecordedSizeImageField(
+        upload_to="photos/",
+        width_field="width",
+        height_field="height",
+        size_field="size_bytes",
+    )
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    size_bytes = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return self.image.name
+
+
+class Scan(Document):
+    """A multi-table child: its file, size and sequencer live in the parent's table."""
+
+    pages = models.PositiveIntegerField(default=1)
