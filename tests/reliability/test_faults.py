@@ -363,7 +363,7 @@ def test_record_fails_the_batch_when_the_start_up_check_hits_a_database_error(
         conn.execute(f"CREATE SCHEMA {role}")
         conn.execute(
             f"CREATE FUNCTION {role}.shutting_down() RETURNS TABLE (attname name,"
-            " atttypid oid, attrelid oid, attnum int2, attisdropped bool)"
+            " atttypid oid, atttypmod int4, attrelid oid, attnum int2, attisdropped bool)"
             " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown',"
             " MESSAGE = 'terminating connection due to administrator command'; END $$"
         )

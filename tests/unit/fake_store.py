@@ -32,6 +32,8 @@ class InMemorySizeStore:
     error: StoreError | None = None
     # The `timeout_ms` of every write call, in order: how many round trips, and their budget.
     timeouts_ms: list[int] = field(default_factory=list)
+    # The most characters a target's sequencer column holds, as the real store reads it.
+    widths: dict[Target, int | None] = field(default_factory=dict)
 
     def insert(
         self, target: Target, *names: str, size: int | None = None, sequencer: str | None = None
@@ -41,6 +43,9 @@ class InMemorySizeStore:
 
     def sizes(self, target: Target) -> dict[str, int | None]:
         return {name: row.size for name, row in self.rows.get(target, {}).items()}
+
+    def sequencer_widths(self) -> dict[Target, int | None]:
+        return self.widths
 
     def write(
         self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int

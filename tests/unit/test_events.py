@@ -10,6 +10,7 @@ from size_recorder.core.events import (
     EventParseError,
     Invalid,
     ObjectCreated,
+    ObjectRemoved,
     Skipped,
     decode_key,
     is_newer,
@@ -55,10 +56,20 @@ def test_parse_body_skips_the_s3_test_event() -> None:
     assert entry == Skipped("s3:TestEvent", bucket="example-bucket")
 
 
-def test_parse_body_skips_deletions_with_a_reason() -> None:
+def test_parse_body_reads_a_deletion_as_a_removal_without_a_size() -> None:
     entry = only(parse_body(load_event("s3_delete.json")))
+    assert isinstance(entry, ObjectRemoved)
+    assert entry.key == "media/uploads/red flower.jpg"
+    assert entry.event_name == "ObjectRemoved:Delete"
+    assert entry.size is None
+
+
+def test_parse_body_skips_events_that_neither_create_nor_remove() -> None:
+    document = json.loads(load_event("s3_delete.json"))
+    document["Records"][0]["eventName"] = "ObjectRestore:Completed"
+    entry = only(parse_body(json.dumps(document)))
     assert isinstance(entry, Skipped)
-    assert "ObjectRemoved:Delete is not an ObjectCreated event" in entry.reason
+    assert "ObjectRestore:Completed is neither" in entry.reason
 
 
 def test_parse_body_unwraps_an_sns_envelope() -> None:
@@ -76,10 +87,23 @@ def test_parse_body_reads_an_eventbridge_object_created_event() -> None:
     assert record.sequencer == "0055AED6DCD90281E5"
 
 
-def test_parse_body_skips_eventbridge_deletions() -> None:
+def test_parse_body_reads_an_eventbridge_deletion_as_a_removal() -> None:
     entry = only(parse_body(load_event("eventbridge_object_deleted.json")))
-    assert isinstance(entry, Skipped)
-    assert "Object Deleted" in entry.reason
+    assert entry == ObjectRemoved(
+        bucket="example-bucket",
+        key="media/uploads/red flower.jpg",
+        sequencer="0055AED6DCD90281E5",
+        version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+        event_name="ObjectRemoved:Delete",
+    )
+
+
+def test_parse_body_reads_an_eventbridge_delete_marker_as_a_removal() -> None:
+    document = json.loads(load_event("eventbridge_object_deleted.json"))
+    document["detail"]["deletion-type"] = "Delete Marker Created"
+    entry = only(parse_body(json.dumps(document)))
+    assert isinstance(entry, ObjectRemoved)
+    assert entry.event_name == "ObjectRemoved:DeleteMarkerCreated"
 
 
 @pytest.mark.parametrize(

@@ -175,8 +175,8 @@ def test_an_unreadable_body_fails_its_own_message_only() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [s3_body("elsewhere/a.pdf", 10), load_event("s3_delete.json")],
-    ids=["outside every prefix", "a deletion"],
+    [s3_body("elsewhere/a.pdf", 10), s3_body("media/", 0), s3_body("media/scans/", 0)],
+    ids=["outside every prefix", "a folder marker at the prefix", "a folder marker below it"],
 )
 def test_records_with_nothing_to_write_are_skipped_without_a_write(body: str) -> None:
     store = InMemorySizeStore()
@@ -184,3 +184,91 @@ def test_records_with_nothing_to_write_are_skipped_without_a_write(body: str) ->
     assert [r.outcome for r in batch.messages[0].records] == [Outcome.SKIPPED]
     assert batch.failed == ()
     assert store.timeouts_ms == []
+
+
+def test_a_folder_marker_at_the_prefix_leaves_every_blank_row_alone() -> None:
+    """The S3 console's "Create folder" PUTs `media/`: its name is "", what a blank FileField
+    holds, and writing it would set every such row's size to 0."""
+    store = InMemorySizeStore()
+    store.insert(DOCUMENTS, "", "a.pdf")
+    batch = recorder_on(store).record(messages(s3_body("media/", 0)))
+    (record,) = batch.messages[0].records
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason is not None
+    assert record.reason.startswith("folder marker")
+    assert store.sizes(DOCUMENTS) == {"": None, "a.pdf": None}
+
+
+def test_a_deletion_sets_the_size_to_unknown_and_keeps_its_sequencer() -> None:
+    store = InMemorySizeStore()
+    store.insert(DOCUMENTS, "a.pdf", size=10, sequencer=OLDER)
+    batch = recorder_on(store).record(messages(removal_body("media/a.pdf", NEWER)))
+    assert [r.outcome for r in batch.messages[0].records] == [Outcome.RECORDED]
+    assert store.rows[DOCUMENTS]["a.pdf"].size is None
+    assert store.rows[DOCUMENTS]["a.pdf"].sequencer == NEWER
+
+
+def test_a_create_older_than_a_recorded_deletion_is_stale() -> None:
+    store = InMemorySizeStore()
+    store.insert(DOCUMENTS, "a.pdf")
+    recorder = recorder_on(store)
+    recorder.record(messages(removal_body("media/a.pdf", NEWER)))
+    assert outcomes(recorder, s3_body("media/a.pdf", 10, OLDER)) == [[Outcome.STALE]]
+    assert store.sizes(DOCUMENTS) == {"a.pdf": None}
+
+
+def test_a_deletion_older_than_the_recorded_create_changes_nothing() -> None:
+    store = InMemorySizeStore()
+    store.insert(DOCUMENTS, "a.pdf", size=10, sequencer=NEWER)
+    assert outcomes(recorder_on(store), removal_body("media/a.pdf", OLDER)) == [[Outcome.STALE]]
+    assert store.sizes(DOCUMENTS) == {"a.pdf": 10}
+
+
+def test_a_deletion_and_a_newer_create_in_one_batch_leave_the_new_size() -> None:
+    store = InMemorySizeStore()
+    store.insert(DOCUMENTS, "a.pdf")
+    result = outcomes(
+        recorder_on(store), s3_body("media/a.pdf", 7, NEWER), removal_body("media/a.pdf", OLDER)
+    )
+    assert result == [[Outcome.RECORDED], [Outcome.STALE]]
+    assert store.sizes(DOCUMENTS) == {"a.pdf": 7}
+
+
+def test_without_a_sequencer_column_a_deletion_is_skipped_naming_the_variable() -> None:
+    store = InMemorySizeStore()
+    store.insert(UNSEQUENCED, "a.pdf", size=10)
+    batch = recorder_on(store, UNSEQUENCED).record(messages(removal_body("media/a.pdf", NEWER)))
+    (record,) = batch.messages[0].records
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason is not None
+    assert "SIZE_RECORDER_SEQUENCER_COLUMN" in record.reason
+    assert store.sizes(UNSEQUENCED) == {"a.pdf": 10}
+    assert store.timeouts_ms == []
+
+
+def test_a_sequencer_longer_than_its_column_fails_alone_and_the_batch_is_written() -> None:
+    store = InMemorySizeStore(widths={DOCUMENTS: 20})
+    store.insert(DOCUMENTS, "a.pdf", "b.pdf")
+    batch = recorder_on(store).record(
+        messages(s3_body("media/a.pdf", 1, "A" * 21), s3_body("media/b.pdf", 2, NEWER))
+    )
+    assert [m.message_id for m in batch.acknowledged] == ["m1"]
+    (failed,) = batch.failed
+    assert failed.reason() == (
+        "invalid: sequencer has 21 characters; documents_document.size_sequencer holds at most 20"
+    )
+    assert store.sizes(DOCUMENTS) == {"a.pdf": None, "b.pdf": 2}
+
+
+def test_a_deletion_of_a_key_no_row_holds_is_acknowledged_not_retried() -> None:
+    store = InMemorySizeStore()
+    assert outcomes(recorder_on(store), removal_body("media/gone.pdf", NEWER)) == [
+        [Outcome.SKIPPED]
+    ]
+
+
+def removal_body(key: str, sequencer: str, event_name: str = "ObjectRemoved:Delete") -> str:
+    record = s3_record(key, 0, sequencer)
+    record["eventName"] = event_name
+    del record["s3"]["object"]["size"]  # type: ignore[index]
+    return json.dumps({"Records": [record]})

@@ -1,14 +1,20 @@
-"""Turn a queue message body into plain records: what was created, and how big it is.
+"""Turn a queue message body into plain records: what was created or removed, and its size.
 
 Everything here is pure (stdlib only) so the Lambda, the worker and the replay tool parse
-exactly the same way. A body yields `ObjectCreated` records to write, `Skipped` entries that are
-acknowledged on purpose, or raises `EventParseError` naming what was wrong.
+exactly the same way. A body yields `ObjectCreated` and `ObjectRemoved` records to write,
+`Skipped` entries that are acknowledged on purpose, or raises `EventParseError` naming what was
+wrong.
 
 Shapes accepted, one per message body:
 1. an S3 event notification (`Records[]` with `eventSource: aws:s3`), possibly several records;
 2. the `s3:TestEvent` S3 sends when a notification is configured (skipped);
 3. an SNS envelope (`Type: Notification`, `Message` = one of these shapes as a JSON string);
-4. an EventBridge "Object Created" event from `aws.s3`.
+4. an EventBridge "Object Created" or "Object Deleted" event from `aws.s3`.
+
+A removal (`ObjectRemoved:Delete`, `ObjectRemoved:DeleteMarkerCreated`) carries no size: the key's
+size is unknown from then on, until a newer create. Deleting the current version of a versioned
+object makes an older version current without any create event, so "unknown" is the only honest
+size after any removal.
 """
 
 from __future__ import annotations
@@ -44,6 +50,34 @@ class ObjectCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectRemoved:
+    """An object (or one version of it) that was deleted: its key's size is no longer known."""
+
+    bucket: str
+    key: str
+    sequencer: str | None = None
+    version_id: str | None = None
+    event_name: str = "ObjectRemoved:Delete"
+
+    @property
+    def size(self) -> None:
+        """No size: what the key holds now is unknown (NULL in its row)."""
+        return None
+
+
+# What the recorder writes a row from: a size, or the news that the size is no longer known.
+ObjectChange = ObjectCreated | ObjectRemoved
+
+# The removals S3 reports for a key: a delete (of the object or of one version) and a delete
+# marker put over the current version. Both leave the key's current size unknown.
+REMOVAL_EVENTS = frozenset({"ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated"})
+_EVENTBRIDGE_REMOVALS = {
+    "Permanently Deleted": "ObjectRemoved:Delete",
+    "Delete Marker Created": "ObjectRemoved:DeleteMarkerCreated",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """An entry acknowledged without a write, and why (test event, a deletion, ...)."""
 
@@ -61,7 +95,7 @@ class Invalid:
     key: str | None = None
 
 
-ParsedEntry = ObjectCreated | Skipped | Invalid
+ParsedEntry = ObjectCreated | ObjectRemoved | Skipped | Invalid
 
 
 def parse_body(body: str) -> list[ParsedEntry]:
@@ -196,10 +230,24 @@ def _parse_s3_record(record: Any) -> ParsedEntry:
     except EventParseError as exc:
         return Invalid(str(exc))
     event_name = record.get("eventName")
-    if not isinstance(event_name, str) or not event_name.startswith("ObjectCreated:"):
-        return Skipped(f"{event_name} is not an ObjectCreated event", bucket=bucket, key=raw_key)
+    if not isinstance(event_name, str) or not (
+        event_name.startswith("ObjectCreated:") or event_name in REMOVAL_EVENTS
+    ):
+        return Skipped(
+            f"{event_name} is neither an ObjectCreated event nor a removal",
+            bucket=bucket,
+            key=raw_key,
+        )
     try:
         key = decode_key(raw_key)
+        if event_name in REMOVAL_EVENTS:
+            return ObjectRemoved(
+                bucket=bucket,
+                key=key,
+                sequencer=normalize_sequencer(obj.get("sequencer")),
+                version_id=_str_or_none(obj.get("versionId")),
+                event_name=event_name,
+            )
         return ObjectCreated(
             bucket=bucket,
             key=key,
@@ -222,9 +270,24 @@ def _parse_eventbridge(document: dict[str, Any]) -> ParsedEntry:
         raw_key = _required_str(obj, "key")
     except EventParseError as exc:
         return Invalid(f"EventBridge {detail_type!r} event: {exc}")
-    if detail_type != "Object Created":
-        return Skipped(f"EventBridge {detail_type!r} is not Object Created", bucket, raw_key)
+    removal = (
+        _EVENTBRIDGE_REMOVALS.get(str(detail.get("deletion-type")))
+        if detail_type == "Object Deleted"
+        else None
+    )
+    if detail_type != "Object Created" and removal is None:
+        return Skipped(
+            f"EventBridge {detail_type!r} is neither Object Created nor a deletion", bucket, raw_key
+        )
     try:
+        if removal is not None:
+            return ObjectRemoved(
+                bucket=bucket,
+                key=decode_key(raw_key),
+                sequencer=normalize_sequencer(obj.get("sequencer")),
+                version_id=_str_or_none(obj.get("version-id")),
+                event_name=removal,
+            )
         return ObjectCreated(
             bucket=bucket,
             key=decode_key(raw_key),

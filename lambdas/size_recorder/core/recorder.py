@@ -16,7 +16,9 @@ from size_recorder.core.config import Settings, Target
 from size_recorder.core.events import (
     EventParseError,
     Invalid,
+    ObjectChange,
     ObjectCreated,
+    ObjectRemoved,
     Skipped,
     is_newer,
     parse_body,
@@ -39,10 +41,10 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class SizeWrite:
-    """One row key to set, after deduplication within the batch."""
+    """One row key to set, after deduplication within the batch (size None: a removal)."""
 
     name: str
-    size: int
+    size: int | None
     sequencer: str | None
 
 
@@ -57,6 +59,14 @@ class StoreError(Exception):
 
 
 class SizeStore(Protocol):
+    def sequencer_widths(self) -> Mapping[Target, int | None]:
+        """The most characters each target's sequencer column holds (None: no limit).
+
+        Asked before each write, so a record whose sequencer cannot fit fails alone instead of
+        failing the batch's single statement. May connect; raises StoreError when it cannot.
+        """
+        ...
+
     def write(
         self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
     ) -> Mapping[Target, Mapping[str, WriteStatus]]:
@@ -69,7 +79,7 @@ class _Pending:
     """A routed record waiting for its write's status."""
 
     index: int
-    record: ObjectCreated
+    record: ObjectChange
     target: Target
     name: str
 
@@ -133,43 +143,83 @@ class Recorder:
             results.append(RecordResult(Outcome.INVALID, str(exc)))
             return
         for entry in entries:
-            if isinstance(entry, ObjectCreated):
-                route = self._settings.route(entry.bucket, entry.key)
-                if route is None:
-                    results.append(
-                        RecordResult(
-                            Outcome.SKIPPED,
-                            "key is outside every configured prefix",
-                            entry.bucket,
-                            entry.key,
-                            entry.size,
-                            for_configuration=True,
-                        )
-                    )
-                else:
-                    pending.append(_Pending(index, entry, route.target, route.name))
+            if isinstance(entry, ObjectCreated | ObjectRemoved):
+                skip = self._route(index, entry, pending)
+                if skip is not None:
+                    results.append(skip)
             elif isinstance(entry, Skipped):
                 results.append(RecordResult(Outcome.SKIPPED, entry.reason, entry.bucket, entry.key))
             else:
                 results.append(_invalid(entry))
 
+    def _route(
+        self, index: int, entry: ObjectChange, pending: list[_Pending]
+    ) -> RecordResult | None:
+        """Queue the entry for its target's write, or say why it is skipped."""
+        route = self._settings.route(entry.bucket, entry.key)
+        if route is None:
+            return RecordResult(
+                Outcome.SKIPPED,
+                "key is outside every configured prefix",
+                entry.bucket,
+                entry.key,
+                entry.size,
+                for_configuration=True,
+            )
+        target = route.target
+        if not route.name or route.name.endswith("/"):
+            # A folder marker (the S3 console's "Create folder", sync tools): a zero-byte object
+            # whose key ends in "/". No file name ends that way, and the empty name is what
+            # every blank FileField holds: writing it would size every row without a file.
+            return RecordResult(
+                Outcome.SKIPPED,
+                f"folder marker: the name {route.name!r} cannot be a file's",
+                entry.bucket,
+                entry.key,
+                entry.size,
+                target.table_name,
+            )
+        if isinstance(entry, ObjectRemoved) and target.sequencer_column is None:
+            return RecordResult(
+                Outcome.SKIPPED,
+                "a removal cannot be ordered against creates without a sequencer column; set "
+                f"{target.variable('sequencer_column')} to follow deletes",
+                entry.bucket,
+                entry.key,
+                None,
+                target.table_name,
+            )
+        pending.append(_Pending(index, entry, target, route.name))
+        return None
+
     def _write(
         self, pending: list[_Pending], remaining_ms: Callable[[], int] | None
     ) -> Iterable[tuple[_Pending, RecordResult]]:
-        winners = plan_writes(pending)
         timeout_ms = self._settings.statement_timeout_ms
         if remaining_ms is not None:
             left = remaining_ms() - MIN_TIME_FOR_WRITE_MS
             if left < MIN_TIME_FOR_WRITE_MS:
                 return [(p, _result(p, Outcome.FAILED, "no time left to write")) for p in pending]
             timeout_ms = min(timeout_ms, left)
+        try:
+            widths = self._store.sequencer_widths()
+        except StoreError as exc:
+            return [(p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in pending]
+        oversized = [p for p in pending if _too_long(p, widths.get(p.target))]
+        fitting = [p for p in pending if not _too_long(p, widths.get(p.target))]
+        resolved = [(p, _oversized(p, widths.get(p.target))) for p in oversized]
+        if not fitting:
+            return resolved
+        winners = plan_writes(fitting)
         writes = {target: list(by_name.values()) for target, by_name in winners.items()}
         try:
             statuses = self._store.write(writes, timeout_ms=timeout_ms)
         except StoreError as exc:
-            return [(p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in pending]
-        return [
-            (p, _resolve(p, winners[p.target][p.name], statuses[p.target][p.name])) for p in pending
+            return resolved + [
+                (p, _result(p, Outcome.FAILED, f"database error: {exc}")) for p in fitting
+            ]
+        return resolved + [
+            (p, _resolve(p, winners[p.target][p.name], statuses[p.target][p.name])) for p in fitting
         ]
 
 
@@ -185,8 +235,30 @@ def plan_writes(pending: Iterable[_Pending]) -> dict[Target, dict[str, SizeWrite
     return newest
 
 
+def _too_long(item: _Pending, width: int | None) -> bool:
+    sequencer = item.record.sequencer
+    return width is not None and sequencer is not None and len(sequencer) > width
+
+
+def _oversized(item: _Pending, width: int | None) -> RecordResult:
+    """A record whose sequencer its target's column cannot hold: invalid on its own, so the
+    rest of the batch is written (the batch's one statement would fail as a whole)."""
+    target = item.target
+    length = len(item.record.sequencer or "")
+    return _result(
+        item,
+        Outcome.INVALID,
+        f"sequencer has {length} characters; {target.table_name}.{target.sequencer_column}"
+        f" holds at most {width}",
+    )
+
+
 def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordResult:
     record = item.record
+    if status is WriteStatus.MISSING and isinstance(record, ObjectRemoved):
+        # The app usually deletes the row with its file: a removal with no row has nothing to
+        # forget, and retrying it would only fill the DLQ.
+        return _result(item, Outcome.SKIPPED, "removal of a key no row holds: nothing to forget")
     if status is WriteStatus.MISSING:
         reason = f"no row with {item.target.key_column} = {item.name!r} in {item.target.table_name}"
         return _result(item, Outcome.UNMATCHED, reason)

@@ -22,11 +22,17 @@ _SIZE_TYPES = ("bigint", "numeric")
 _TEXT_TYPES = ("text", "character varying", "character")
 
 
-def verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) -> None:
+def verify_targets(
+    conn: psycopg.Connection[Any], targets: Sequence[Target]
+) -> dict[Target, int | None]:
     """Raise ConfigError, naming the variable, for a table or column that cannot work.
 
-    Postgres failing mid-check is an outage, not configuration: that raises `PostgresError`.
+    Returns the most characters each target's sequencer column holds (None: text, or no
+    sequencer column), so a record that cannot fit is refused alone rather than failing the
+    batch's statement. Postgres failing mid-check is an outage, not configuration: that raises
+    `PostgresError`.
     """
+    widths: dict[Target, int | None] = {}
     for target in targets:
         with statement_errors("cannot check the configured tables"):
             columns = _columns(conn, target)
@@ -36,34 +42,46 @@ def verify_targets(conn: psycopg.Connection[Any], targets: Sequence[Target]) -> 
             )
         _check_column(target, columns, "key_column", _TEXT_TYPES)
         _check_column(target, columns, "size_column", _SIZE_TYPES)
+        widths[target] = None
         if target.sequencer_column is not None:
             _check_column(target, columns, "sequencer_column", _TEXT_TYPES)
+            widths[target] = columns[target.sequencer_column][1]
+    return widths
 
 
-def _columns(conn: psycopg.Connection[Any], target: Target) -> dict[str, str]:
-    """Column name → type of the target's table; empty when there is no such table."""
+def _columns(conn: psycopg.Connection[Any], target: Target) -> dict[str, tuple[str, int | None]]:
+    """Column name → (type, most characters it holds) of the target's table; empty when there is
+    no such table. For varchar(n) and char(n) `atttypmod` is n + 4; -1 means no limit."""
     regclass = sql.Identifier(*target.table).as_string(conn)
-    columns = dict(
-        conn.execute(
-            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+    columns = {
+        name: (type_name, width)
+        for name, type_name, width in conn.execute(
+            "SELECT attname, format_type(atttypid, NULL),"
+            " CASE WHEN atttypid IN ('varchar'::regtype, 'bpchar'::regtype) AND atttypmod > 4"
+            " THEN atttypmod - 4 END"
+            " FROM pg_attribute"
             " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
             (regclass,),
         ).fetchall()
-    )
+    }
     # Leave no transaction open on a connection that is not in autocommit mode.
     conn.rollback()
     return columns
 
 
 def _check_column(
-    target: Target, columns: dict[str, str], field: str, types: tuple[str, ...]
+    target: Target,
+    columns: dict[str, tuple[str, int | None]],
+    field: str,
+    types: tuple[str, ...],
 ) -> None:
     name = getattr(target, field)
     where = f"{target.variable(field)}: column {name!r}"
     if name not in columns:
         raise ConfigError(f"{where} does not exist in table {target.table_name!r}")
-    if columns[name] not in types:
+    type_name = columns[name][0]
+    if type_name not in types:
         raise ConfigError(
-            f"{where} of {target.table_name!r} is {columns[name]},"
+            f"{where} of {target.table_name!r} is {type_name},"
             f" expected one of {', '.join(sorted(types))}"
         )

@@ -45,7 +45,7 @@ class PostgresStore:
         self._targets = tuple(targets)
         self._connect_timeout_s = connect_timeout_s
         self._conn: psycopg.Connection[Any] | None = None
-        self._verified = False
+        self._widths: dict[Target, int | None] | None = None  # set once the targets are checked
         # Rendered to text once: the identifiers are plain ASCII (config refuses anything else),
         # so their quoting does not depend on the connection, and no batch composes them again
         # (about 120 Python calls per batch).
@@ -81,6 +81,13 @@ class PostgresStore:
             self._discard_if_broken()
             raise PostgresError(describe(exc)) from exc
 
+    def sequencer_widths(self) -> dict[Target, int | None]:
+        """Read off the columns when the targets were checked, on the first connection."""
+        if self._widths is None:
+            self._connection()
+        assert self._widths is not None  # the first connection's setup checked the targets
+        return self._widths
+
     def verify(self) -> None:
         """Connect now and check the targets' tables and columns; ConfigError names the variable."""
         self._connection()
@@ -99,13 +106,12 @@ class PostgresStore:
             self._conninfo,
             connect_timeout_s=connect_timeout_s or self._connect_timeout_s,
             application_name="size-recorder",
-            setup=None if self._verified else self._verify,
+            setup=None if self._widths is not None else self._verify,
         )
         return self._conn, False
 
     def _verify(self, conn: psycopg.Connection[Any]) -> None:
-        verify_targets(conn, self._targets)
-        self._verified = True
+        self._widths = verify_targets(conn, self._targets)
 
     def _discard_if_broken(self) -> None:
         if self._conn is not None and (self._conn.broken or self._conn.closed):
