@@ -21,6 +21,17 @@ ENV_STATEMENT_TIMEOUT_MS: Final = "SIZE_RECORDER_STATEMENT_TIMEOUT_MS"
 ENV_CONNECT_TIMEOUT_S: Final = "SIZE_RECORDER_CONNECT_TIMEOUT_S"
 ENV_UNMATCHED_RETRY_BASE_S: Final = "SIZE_RECORDER_UNMATCHED_RETRY_BASE_S"
 ENV_UNMATCHED_RETRY_MAX_S: Final = "SIZE_RECORDER_UNMATCHED_RETRY_MAX_S"
+# IAM database authentication, and the database's address when the credentials do not carry it
+# (IAM auth; RDS-managed secrets, which hold only a username and password).
+ENV_DB_IAM_USER: Final = "SIZE_RECORDER_DB_IAM_USER"
+ENV_DB_HOST: Final = "SIZE_RECORDER_DB_HOST"
+ENV_DB_PORT: Final = "SIZE_RECORDER_DB_PORT"
+ENV_DB_NAME: Final = "SIZE_RECORDER_DB_NAME"
+ENV_DB_SSL_ROOT_CERT: Final = "SIZE_RECORDER_DB_SSL_ROOT_CERT"
+# Read, not set: libpq's CA bundle variable and the region Lambda (or the shell) provides.
+ENV_PGSSLROOTCERT: Final = "PGSSLROOTCERT"
+ENV_AWS_REGION: Final = "AWS_REGION"
+ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
 
 DEFAULT_KEY_COLUMN: Final = "file"
 DEFAULT_SIZE_COLUMN: Final = "size_bytes"
@@ -28,6 +39,9 @@ DEFAULT_STATEMENT_TIMEOUT_MS: Final = 5_000
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5
 DEFAULT_UNMATCHED_RETRY_BASE_S: Final = 2
 DEFAULT_UNMATCHED_RETRY_MAX_S: Final = 300
+DEFAULT_DB_PORT: Final = 5432
+# What a secret without `dbname` has always connected to: every RDS Postgres has it.
+DEFAULT_DB_NAME: Final = "postgres"
 
 # Powertools reads these; the stack sets them and the tests assert them.
 SERVICE_NAME: Final = "size-recorder"

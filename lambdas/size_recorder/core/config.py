@@ -75,6 +75,19 @@ class Settings:
     # The URL may carry a password: keep it out of reprs, tracebacks and debug output.
     database_url: str | None = field(default=None, repr=False)
     db_secret_arn: str | None = None
+    # IAM database authentication: the database user a token is signed for. Exactly one of
+    # database_url, db_secret_arn and db_iam_user is set (`from_env` checks).
+    db_iam_user: str | None = None
+    # Where to connect when the credentials do not say (IAM auth, a secret holding only a
+    # username and password); with a secret they also override what it holds, so a secret
+    # naming the instance can be used through an RDS Proxy's endpoint.
+    db_host: str | None = None
+    db_port: int | None = None
+    db_name: str | None = None
+    # A CA bundle to verify the server against (sslmode=verify-full); secret and IAM auth only.
+    db_ssl_root_cert: str | None = None
+    # The region IAM auth tokens are signed for; None lets boto3 find one (a profile's).
+    aws_region: str | None = None
     statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
     connect_timeout_s: int = c.DEFAULT_CONNECT_TIMEOUT_S
     unmatched_retry_base_s: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S
@@ -83,17 +96,17 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every variable; raise `ConfigError` on the first bad one."""
-        database_url = env.get(c.ENV_DATABASE_URL) or None
-        secret_arn = env.get(c.ENV_DB_SECRET_ARN) or None
-        if not database_url and not secret_arn:
-            raise ConfigError(
-                f"set {c.ENV_DATABASE_URL} (a libpq URI or DSN) or {c.ENV_DB_SECRET_ARN} "
-                "(a Secrets Manager secret in the RDS JSON shape)"
-            )
+        database = _database_from_env(env)
         return cls(
             targets=_targets_from_env(env),
-            database_url=database_url,
-            db_secret_arn=secret_arn,
+            database_url=database.url,
+            db_secret_arn=database.secret_arn,
+            db_iam_user=database.iam_user,
+            db_host=database.host,
+            db_port=database.port,
+            db_name=database.name,
+            db_ssl_root_cert=database.ssl_root_cert,
+            aws_region=database.region,
             statement_timeout_ms=_positive_int(
                 env, c.ENV_STATEMENT_TIMEOUT_MS, c.DEFAULT_STATEMENT_TIMEOUT_MS
             ),
@@ -129,6 +142,86 @@ class Settings:
         """Seconds before an unmatched message is tried again: doubles per receive, capped."""
         exponent = min(max(receive_count, 1) - 1, 20)
         return min(self.unmatched_retry_base_s << exponent, self.unmatched_retry_max_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _Database:
+    """The database variables, checked together: they only make sense as a set."""
+
+    url: str | None
+    secret_arn: str | None
+    iam_user: str | None
+    host: str | None
+    port: int | None
+    name: str | None
+    ssl_root_cert: str | None
+    region: str | None
+
+
+# The three ways to reach the database, each with what it is, for the error naming them.
+_DATABASE_CHOICES = {
+    c.ENV_DATABASE_URL: "a libpq URI or DSN",
+    c.ENV_DB_SECRET_ARN: "a Secrets Manager secret in the RDS JSON shape",
+    c.ENV_DB_IAM_USER: (
+        f"IAM database authentication as this database user, with {c.ENV_DB_HOST}"
+        f" and {c.ENV_DB_NAME}"
+    ),
+}
+# Variables that describe a connection DATABASE_URL already describes in full.
+_ENDPOINT_VARIABLES = (c.ENV_DB_HOST, c.ENV_DB_PORT, c.ENV_DB_NAME, c.ENV_DB_SSL_ROOT_CERT)
+
+
+def _database_from_env(env: Mapping[str, str]) -> _Database:
+    chosen = [name for name in _DATABASE_CHOICES if env.get(name)]
+    if len(chosen) != 1:
+        choices = "; ".join(f"{name} ({what})" for name, what in _DATABASE_CHOICES.items())
+        together = f"{' and '.join(chosen)} are set together: " if chosen else ""
+        raise ConfigError(f"{together}set exactly one of {choices}")
+    url = env.get(c.ENV_DATABASE_URL) or None
+    if url is not None:
+        ignored = [name for name in _ENDPOINT_VARIABLES if env.get(name)]
+        if ignored:
+            raise ConfigError(
+                f"{', '.join(ignored)} cannot be combined with {c.ENV_DATABASE_URL}:"
+                " put host, port, dbname and sslrootcert in the URL instead"
+            )
+    iam_user = env.get(c.ENV_DB_IAM_USER) or None
+    host = env.get(c.ENV_DB_HOST) or None
+    name = env.get(c.ENV_DB_NAME) or None
+    if iam_user is not None:
+        missing = [
+            var for var, value in ((c.ENV_DB_HOST, host), (c.ENV_DB_NAME, name)) if not value
+        ]
+        if missing:
+            raise ConfigError(
+                f"{c.ENV_DB_IAM_USER} (IAM database authentication) needs {' and '.join(missing)}:"
+                " the token carries no address (the instance's, cluster's or proxy's endpoint)"
+            )
+    port = env.get(c.ENV_DB_PORT)
+    ssl_root_cert = env.get(c.ENV_DB_SSL_ROOT_CERT) or None
+    if iam_user is not None and ssl_root_cert is None:
+        # IAM auth always sets sslmode itself; libpq's own CA variable still means verify-full.
+        ssl_root_cert = env.get(c.ENV_PGSSLROOTCERT) or None
+    return _Database(
+        url=url,
+        secret_arn=env.get(c.ENV_DB_SECRET_ARN) or None,
+        iam_user=iam_user,
+        host=host,
+        port=None if not port else _port(port),
+        name=name,
+        ssl_root_cert=ssl_root_cert,
+        region=env.get(c.ENV_AWS_REGION) or env.get(c.ENV_AWS_DEFAULT_REGION) or None,
+    )
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{c.ENV_DB_PORT}={raw!r} is not a whole number") from None
+    if not 0 < value < 65536:
+        raise ConfigError(f"{c.ENV_DB_PORT}={raw!r} is not a TCP port (1 to 65535)")
+    return value
 
 
 def _rank(target: Target) -> tuple[int, int]:
