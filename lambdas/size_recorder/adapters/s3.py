@@ -60,3 +60,95 @@ def head_size(client: Any, *, bucket: str, key: str) -> int | None:
             return None
         raise
     return int(response["ContentLength"])
+
+
+# --- EventBridge on an existing bucket ---------------------------------------------------------
+
+# What a bucket's notification configuration holds besides EventBridge: (kind, ARN field).
+NOTIFICATION_KINDS = {
+    "QueueConfigurations": ("queue", "QueueArn"),
+    "TopicConfigurations": ("topic", "TopicArn"),
+    "LambdaFunctionConfigurations": ("lambda", "LambdaFunctionArn"),
+}
+EVENTBRIDGE_CONFIGURATION = "EventBridgeConfiguration"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptNotification:
+    """One of the bucket's own notifications, written back as it was."""
+
+    kind: str  # queue, topic or lambda
+    id: str | None
+    destination: str
+    events: tuple[str, ...]
+    filter_rules: tuple[tuple[str, str], ...]  # (Prefix or Suffix, value)
+
+
+@dataclass(frozen=True, slots=True)
+class EventBridgeChange:
+    bucket: str
+    enabled_before: bool
+    enabled_after: bool
+    kept: tuple[KeptNotification, ...]
+    dry_run: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.enabled_after and not self.enabled_before
+
+
+class NotificationsChangedError(RuntimeError):
+    """The bucket's configuration read back after the write is not what was written: someone
+    else changed it at the same moment."""
+
+
+def enable_eventbridge(client: Any, *, bucket: str, dry_run: bool = False) -> EventBridgeChange:
+    """Turn on the bucket's events to EventBridge, keeping every other notification it has.
+
+    PutBucketNotificationConfiguration replaces the whole configuration, so this reads it,
+    adds `EventBridgeConfiguration` and writes everything back, then reads it again to confirm.
+    A bucket already sending to EventBridge is left untouched; `dry_run` only reads. S3 has no
+    conditional write for this configuration: a change another tool makes between the read and
+    the write is lost, so run this while nothing else edits the bucket's notifications.
+    """
+    config = _notification_configuration(client, bucket)
+    kept = _kept(config)
+    enabled = EVENTBRIDGE_CONFIGURATION in config
+    if enabled or dry_run:
+        return EventBridgeChange(bucket, enabled, enabled, kept, dry_run)
+    client.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={**config, EVENTBRIDGE_CONFIGURATION: {}},
+        # The destinations are the bucket's own, unchanged: re-validating them would send each
+        # a new s3:TestEvent, and fail on one that broke since it was added.
+        SkipDestinationValidation=True,
+    )
+    after = _notification_configuration(client, bucket)
+    if EVENTBRIDGE_CONFIGURATION not in after or not set(kept) <= set(_kept(after)):
+        raise NotificationsChangedError(
+            f"bucket {bucket}: its notification configuration changed while EventBridge was"
+            " being enabled; compare it with the notifications listed as kept"
+        )
+    return EventBridgeChange(bucket, False, True, kept, dry_run)
+
+
+def _notification_configuration(client: Any, bucket: str) -> dict[str, Any]:
+    response = client.get_bucket_notification_configuration(Bucket=bucket)
+    return {name: value for name, value in response.items() if name != "ResponseMetadata"}
+
+
+def _kept(config: dict[str, Any]) -> tuple[KeptNotification, ...]:
+    return tuple(
+        KeptNotification(
+            kind=kind,
+            id=item.get("Id"),
+            destination=item[arn_field],
+            events=tuple(item.get("Events", ())),
+            filter_rules=tuple(
+                (rule["Name"], rule["Value"])
+                for rule in item.get("Filter", {}).get("Key", {}).get("FilterRules", ())
+            ),
+        )
+        for section, (kind, arn_field) in NOTIFICATION_KINDS.items()
+        for item in config.get(section, ())
+    )
