@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from django.db import models
+from django.db import connection, models
 from django.test.utils import isolate_apps
 from psycopg import errors
 
@@ -22,11 +22,25 @@ from tests.django.documents.models import Document
 
 
 def test_recorder_grant_sql_names_only_the_recorder_columns() -> None:
-    assert recorder_grant_sql(Document, "size_recorder") == (
+    database = connection.settings_dict["NAME"]
+    assert recorder_grant_sql(Document, "size_recorder").splitlines() == [
+        f'GRANT CONNECT ON DATABASE "{database}" TO "size_recorder";',
+        'GRANT USAGE ON SCHEMA "public" TO "size_recorder";',
         'GRANT SELECT ("file", "size_sequencer"),'
         ' UPDATE ("size_bytes", "size_sequencer")'
-        ' ON "documents_document" TO "size_recorder";'
-    )
+        ' ON "public"."documents_document" TO "size_recorder";',
+    ]
+
+
+def test_operator_grant_adds_the_size_column_and_temporary_tables() -> None:
+    database = connection.settings_dict["NAME"]
+    assert recorder_grant_sql(Document, "size_recorder_ops", operator=True).splitlines() == [
+        f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "size_recorder_ops";',
+        'GRANT USAGE ON SCHEMA "public" TO "size_recorder_ops";',
+        'GRANT SELECT ("file", "size_bytes", "size_sequencer"),'
+        ' UPDATE ("size_bytes", "size_sequencer")'
+        ' ON "public"."documents_document" TO "size_recorder_ops";',
+    ]
 
 
 def test_recorder_role_runs_the_recorder_update(recorder_role: RecorderRole) -> None:
@@ -73,7 +87,7 @@ def test_recorder_role_cannot_insert_rows(recorder_role: RecorderRole) -> None:
 
 def test_recorder_environment_describes_the_model_and_storage_prefix() -> None:
     assert recorder_environment(Document) == {
-        "SIZE_RECORDER_TABLE": "documents_document",
+        "SIZE_RECORDER_TABLE": "public.documents_document",
         "SIZE_RECORDER_KEY_COLUMN": "file",
         "SIZE_RECORDER_SIZE_COLUMN": "size_bytes",
         "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer",
@@ -90,5 +104,5 @@ def test_recorder_environment_rejects_model_without_recorded_size_field() -> Non
             class Meta:
                 app_label = "documents"
 
-        with pytest.raises(ValueError, match="0 RecordedSizeFileFields"):
+        with pytest.raises(ValueError, match=r"documents\.Plain has no RecordedSizeFileField"):
             recorder_environment(Plain)

@@ -1,7 +1,9 @@
 """Optional Django integration: serve `FileField.size` from the column the recorder fills.
 
 Installed with the `django` extra. Nothing else in `size_recorder` imports this package, so the
-Lambda bundle never needs Django.
+Lambda bundle never needs Django. Add "size_recorder.django" to INSTALLED_APPS for
+`manage.py size_recorder` and the check that finds plain file fields on S3; the fields and
+helpers work without it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from size_recorder.django.recorder import (
     recorded_size_field,
     recorder_environment,
     recorder_grant_sql,
+    recorder_targets,
     storage_key_prefix,
 )
 
@@ -29,5 +32,6 @@ __all__ = [
     "recorded_size_field",
     "recorder_environment",
     "recorder_grant_sql",
+    "recorder_targets",
     "storage_key_prefix",
 ]

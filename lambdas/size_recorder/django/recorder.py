@@ -1,14 +1,24 @@
 # mypy: disable-error-code="import-untyped"
-"""What the recorder needs to know about a model, derived from the model itself.
+"""What the recorder needs to know about models, derived from the models and the database.
 
 Table and column names typed by hand into a Lambda's environment or a GRANT drift from the
-model (a `db_table`, a `db_column`, a renamed field); reading them off the model's field keeps
-the recorder's settings and its database role in step with the code that owns the table.
+model (a `db_table`, a `db_column`, a renamed field, a parent table, a schema); reading them off
+the fields, and asking the database which table a name resolves to, keeps the recorder's
+settings and its database role in step with the code that owns the table.
+
+Each function takes `sources`: a model (all of its recorded file fields, inherited ones
+included), a `RecordedSizeFileField`, or an iterable of both.
 """
 
 from __future__ import annotations
 
-from django.db import models
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections, models
 
 from size_recorder.constants import (
     ENV_KEY_COLUMN,
@@ -16,8 +26,49 @@ from size_recorder.constants import (
     ENV_SEQUENCER_COLUMN,
     ENV_SIZE_COLUMN,
     ENV_TABLE,
+    ENV_TARGETS,
 )
+from size_recorder.core.config import ConfigError, identifier
 from size_recorder.django.fields import RecordedSizeFileField
+
+Source = type[models.Model] | RecordedSizeFileField
+Sources = Source | Iterable[Source]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldTarget:
+    """One recorded file field as the recorder sees it: where its objects are, which row names
+    them. `table` is schema-qualified, as the database resolved it."""
+
+    field: RecordedSizeFileField
+    table: str
+    key_column: str
+    size_column: str
+    sequencer_column: str | None
+    bucket: str
+    prefix: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.field.model._meta.label}.{self.field.name}"
+
+    @property
+    def storage(self) -> Any:
+        return self.field.storage
+
+    def as_json(self, *, with_bucket: bool) -> dict[str, str]:
+        """This target as a `SIZE_RECORDER_TARGETS` entry."""
+        entry = {
+            "table": self.table,
+            "key_column": self.key_column,
+            "size_column": self.size_column,
+            "prefix": self.prefix,
+        }
+        if self.sequencer_column is not None:
+            entry["sequencer_column"] = self.sequencer_column
+        if with_bucket:
+            entry["bucket"] = self.bucket
+        return entry
 
 
 def recorded_size_field(
@@ -29,7 +80,7 @@ def recorded_size_field(
         if not isinstance(field, RecordedSizeFileField):
             raise TypeError(f"{model._meta.label}.{field_name} is not a RecordedSizeFileField")
         return field
-    found = [f for f in model._meta.concrete_fields if isinstance(f, RecordedSizeFileField)]
+    found = _model_fields(model)
     if len(found) != 1:
         raise ValueError(
             f"{model._meta.label} has {len(found)} RecordedSizeFileFields; pass field_name"
@@ -37,54 +88,253 @@ def recorded_size_field(
     return found[0]
 
 
-def recorder_environment(
-    model: type[models.Model], field_name: str | None = None
-) -> dict[str, str]:
-    """The recorder's environment variables for this model's table, columns and storage prefix.
+def recorded_fields(sources: Sources, field_name: str | None = None) -> list[RecordedSizeFileField]:
+    """Every recorded file field `sources` name, each once, in the order given.
 
-    The prefix is the storage's `location` (django-storages' AWS_LOCATION) plus "/": S3 keys
-    carry it, the FileField column does not, so the recorder strips it before matching.
+    A multi-table child and its parent name the same field (it lives in the parent's table).
+    `field_name` picks one field of a single model, as `recorded_size_field` does.
     """
-    field = recorded_size_field(model, field_name)
-    opts = model._meta
+    if field_name is not None:
+        if not isinstance(sources, type):
+            raise TypeError("field_name needs a single model")
+        return [recorded_size_field(sources, field_name)]
+    items: Iterable[Source] = (
+        [sources] if isinstance(sources, type | RecordedSizeFileField) else sources
+    )
+    found: dict[RecordedSizeFileField, None] = {}
+    for item in items:
+        found.update(dict.fromkeys(_fields_of(item)))
+    if not found:
+        raise ValueError("no recorded file field to describe")
+    return list(found)
+
+
+def field_targets(
+    sources: Sources, field_name: str | None = None, *, using: str = DEFAULT_DB_ALIAS
+) -> list[FieldTarget]:
+    """The recorder's view of each field, checked against what its configuration can express.
+
+    Raises ImproperlyConfigured, naming the field, when the recorder could never serve it: a
+    storage that is not on S3, a table missing or named in a way the recorder's plain
+    identifiers cannot spell, or two fields whose objects share one bucket and prefix (the
+    recorder routes each prefix to one table).
+    """
+    targets = [_field_target(field, using) for field in recorded_fields(sources, field_name)]
+    seen: dict[tuple[str, str], FieldTarget] = {}
+    for target in targets:
+        other = seen.setdefault((target.bucket, target.prefix), target)
+        if other is not target:
+            raise ImproperlyConfigured(
+                f"{other.label} and {target.label} both keep their files under"
+                f" s3://{target.bucket}/{target.prefix}, and the recorder routes each key prefix"
+                " to one table. Record only one of them, or give one a storage with a location"
+                " of its own."
+            )
+    return targets
+
+
+def recorder_targets(
+    sources: Sources, field_name: str | None = None, *, using: str = DEFAULT_DB_ALIAS
+) -> list[dict[str, str]]:
+    """The `SIZE_RECORDER_TARGETS` entries for these fields.
+
+    Each entry names its bucket when the fields live on more than one bucket; on one bucket
+    they leave it out, as the single-target variables do.
+    """
+    return targets_json(field_targets(sources, field_name, using=using))
+
+
+def recorder_environment(
+    sources: Sources, field_name: str | None = None, *, using: str = DEFAULT_DB_ALIAS
+) -> dict[str, str]:
+    """The recorder's environment variables for these fields: one field's table, columns and
+    key prefix, or `SIZE_RECORDER_TARGETS` when there are several.
+
+    The database's address is not among them: the function reads it from its secret.
+    """
+    return target_environment(field_targets(sources, field_name, using=using))
+
+
+def targets_json(targets: list[FieldTarget]) -> list[dict[str, str]]:
+    with_bucket = len({t.bucket for t in targets}) > 1
+    return [t.as_json(with_bucket=with_bucket) for t in targets]
+
+
+def target_environment(targets: list[FieldTarget]) -> dict[str, str]:
+    entries = targets_json(targets)
+    if len(entries) > 1:
+        return {ENV_TARGETS: json.dumps(entries)}
+    (entry,) = entries
     env = {
-        ENV_TABLE: opts.db_table,
-        ENV_KEY_COLUMN: field.column,
-        ENV_SIZE_COLUMN: opts.get_field(field.size_field).column,
-        ENV_KEY_PREFIX: storage_key_prefix(field),
+        ENV_TABLE: entry["table"],
+        ENV_KEY_COLUMN: entry["key_column"],
+        ENV_SIZE_COLUMN: entry["size_column"],
+        ENV_KEY_PREFIX: entry["prefix"],
     }
-    if field.sequencer_field is not None:
-        env[ENV_SEQUENCER_COLUMN] = opts.get_field(field.sequencer_field).column
+    if "sequencer_column" in entry:
+        env[ENV_SEQUENCER_COLUMN] = entry["sequencer_column"]
     return env
 
 
 def storage_key_prefix(field: RecordedSizeFileField) -> str:
-    """The S3 key prefix the field's storage puts before every file name ("" when none)."""
-    location = str(getattr(field.storage, "location", "") or "").strip("/")
+    """The S3 key prefix the field's storage puts before every file name ("" when none).
+
+    That is the storage's `location` (django-storages' AWS_LOCATION) plus "/": S3 keys carry it,
+    the FileField column does not, so the recorder strips it before matching.
+    """
+    location = str(_s3_storage(field).location or "").strip("/")
     return f"{location}/" if location else ""
 
 
-def recorder_grant_sql(model: type[models.Model], role: str, field_name: str | None = None) -> str:
-    """The GRANT that lets `role` do the recorder's work on this model's table, and nothing more.
+def recorder_grant_sql(
+    sources: Sources,
+    role: str,
+    field_name: str | None = None,
+    *,
+    operator: bool = False,
+    using: str = DEFAULT_DB_ALIAS,
+) -> str:
+    """The GRANTs that let `role` do the recorder's work on these fields' tables, and no more.
 
     The recorder matches rows by the key column and returns the keys it updated (SELECT on the
     key), skips rows that already hold a newer sequencer (SELECT on the sequencer), and writes
     the size and sequencer (UPDATE on those). Every other column, the size included, stays
-    unreadable to this role.
+    unreadable to this role. `operator` grants what `size-recorder backfill` and `check` need
+    on top (docs/operations.md): reading the size column, and a temporary table for `check`.
     """
-    field = recorded_size_field(model, field_name)
-    opts = model._meta
-    written = [opts.get_field(field.size_field).column]
-    if field.sequencer_field is not None:
-        written.append(opts.get_field(field.sequencer_field).column)
-    read = [field.column, *written[1:]]
-    return (
-        f"GRANT SELECT ({', '.join(map(quote_identifier, read))}),"
-        f" UPDATE ({', '.join(map(quote_identifier, written))})"
-        f" ON {quote_identifier(opts.db_table)} TO {quote_identifier(role)};"
-    )
+    targets = field_targets(sources, field_name, using=using)
+    read: dict[str, dict[str, None]] = {}
+    written: dict[str, dict[str, None]] = {}
+    for target in targets:
+        recorded = [target.size_column]
+        if target.sequencer_column is not None:
+            recorded.append(target.sequencer_column)
+        readable = [target.key_column, *(recorded if operator else recorded[1:])]
+        read.setdefault(target.table, {}).update(dict.fromkeys(readable))
+        written.setdefault(target.table, {}).update(dict.fromkeys(recorded))
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        (database,) = cursor.fetchone()
+    grantee = quote_identifier(role)
+    privileges = "CONNECT, TEMPORARY" if operator else "CONNECT"
+    lines = [f"GRANT {privileges} ON DATABASE {quote_identifier(database)} TO {grantee};"]
+    schemas = dict.fromkeys(table.partition(".")[0] for table in read)
+    lines += [f"GRANT USAGE ON SCHEMA {quote_identifier(s)} TO {grantee};" for s in schemas]
+    for table, columns in read.items():
+        qualified = ".".join(map(quote_identifier, table.split(".")))
+        lines.append(
+            f"GRANT SELECT ({', '.join(map(quote_identifier, columns))}),"
+            f" UPDATE ({', '.join(map(quote_identifier, written[table]))})"
+            f" ON {qualified} TO {grantee};"
+        )
+    return "\n".join(lines)
 
 
 def quote_identifier(name: str) -> str:
     """A Postgres identifier, quoted so that any name (mixed case, quotes) stays one identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _fields_of(item: Any) -> list[RecordedSizeFileField]:
+    if isinstance(item, RecordedSizeFileField):
+        return [item]
+    if isinstance(item, type) and issubclass(item, models.Model):
+        model: type[models.Model] = item
+        fields = _model_fields(model)
+        if not fields:
+            raise ValueError(f"{model._meta.label} has no RecordedSizeFileField")
+        return fields
+    raise TypeError(f"expected a model or a RecordedSizeFileField, got {item!r}")
+
+
+def _model_fields(model: type[models.Model]) -> list[RecordedSizeFileField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, RecordedSizeFileField)]
+
+
+def _field_target(field: RecordedSizeFileField, using: str) -> FieldTarget:
+    # The model that declared the field owns the table its columns live in: a multi-table
+    # child's own table holds only the child's fields.
+    opts = field.model._meta
+    label = f"{opts.label}.{field.name}"
+    storage = _s3_storage(field)
+    if not storage.bucket_name:
+        raise ImproperlyConfigured(
+            f"{label}: its storage names no bucket (AWS_STORAGE_BUCKET_NAME)"
+        )
+    columns = [field.column, opts.get_field(field.size_field).column]
+    if field.sequencer_field is not None:
+        columns.append(opts.get_field(field.sequencer_field).column)
+    schema, table = _resolved_table(field.model, using)
+    try:
+        for what, name in (("schema", schema), ("table", table), *(("column", c) for c in columns)):
+            identifier(name, variable=what)
+    except ConfigError as exc:
+        raise ImproperlyConfigured(
+            f"{label} cannot be recorded: {exc}, and the recorder takes nothing else"
+            f"{_dotted_table_hint(opts.db_table)}."
+        ) from None
+    return FieldTarget(
+        field=field,
+        table=f"{schema}.{table}",
+        key_column=columns[0],
+        size_column=columns[1],
+        sequencer_column=columns[2] if len(columns) > 2 else None,
+        bucket=str(storage.bucket_name),
+        prefix=storage_key_prefix(field),
+    )
+
+
+def _resolved_table(model: type[models.Model], using: str) -> tuple[str, str]:
+    """(schema, table) as the database resolves the model's table for Django's connection.
+
+    Django sends `db_table` quoted (`"documents_document"`, or `"billing"."documents"` as
+    written), and the connection's search_path picks the schema; the recorder connects with a
+    search_path of its own, so it gets the schema spelled out.
+    """
+    connection = connections[using]
+    label = model._meta.label
+    if connection.vendor != "postgresql":
+        raise ImproperlyConfigured(
+            f"{label}: the recorder writes to Postgres; database {using!r} is {connection.vendor}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            [connection.ops.quote_name(model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise ImproperlyConfigured(
+            f"{label}: table {model._meta.db_table!r} does not exist in database {using!r}"
+            " (run migrate first)"
+        )
+    return str(row[0]), str(row[1])
+
+
+def _dotted_table_hint(db_table: str) -> str:
+    """For `db_table = "billing.documents"`: Django made a table with a dot in its name."""
+    if "." not in db_table or db_table.startswith('"'):
+        return ""
+    schema, _, table = db_table.partition(".")
+    return (
+        f"; Django quotes db_table = {db_table!r} as one name holding a dot, and a table"
+        f' {table!r} in schema {schema!r} is written db_table = \'"{schema}"."{table}"\''
+    )
+
+
+def _s3_storage(field: RecordedSizeFileField) -> Any:
+    """The field's storage, refused unless it is django-storages' S3Storage: the recorder only
+    sees S3 events, and another storage's `location` (a directory) is no key prefix."""
+    # Imported here: it imports boto3, which an app that never asks pays nothing for.
+    from storages.backends.s3 import S3Storage
+
+    storage = field.storage
+    if not isinstance(storage, S3Storage):
+        # __class__, not type(): the default storage is a lazy proxy of the configured class.
+        kind = f"{storage.__class__.__module__}.{storage.__class__.__qualname__}"
+        raise ImproperlyConfigured(
+            f"{field.model._meta.label}.{field.name} keeps its files in {kind}, not on S3: the"
+            " recorder records S3 objects only. Give the field django-storages' S3Storage."
+        )
+    return storage
