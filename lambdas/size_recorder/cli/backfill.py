@@ -6,10 +6,22 @@ import argparse
 from typing import Any
 
 from size_recorder.adapters import s3
-from size_recorder.cli.common import CommandError, StopFlag, console, fail, print_summary
-from size_recorder.cli.tools import add_bucket_arguments, exit_status, finish_parser, row_session
+from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, StopFlag, fail
+from size_recorder.cli.tools import (
+    Report,
+    add_bucket_arguments,
+    finish_parser,
+    nothing_matched_note,
+    row_session,
+)
 from size_recorder.core.scope import ScopeError
-from size_recorder.ops.backfill import BackfillMethod, BackfillResult, backfill
+from size_recorder.ops.backfill import BackfillMethod, BackfillResult, Unfilled, backfill
+
+# Text for why a row was left NULL.
+_LEFT = {
+    "gone": "no object: left NULL",
+    "null after delete": "a delete was recorded: left for its next event or --method head",
+}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -18,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
         help="fill NULL sizes of existing rows from S3 (once, when adopting the recorder)",
         description="Fill the size column of rows whose size is NULL, from S3. 'list' walks "
         "ListObjectsV2 under the prefix (one request per 1,000 objects); 'head' sends one HEAD "
-        "per NULL row (for a few rows in a huge bucket). Safe to interrupt and run again.",
+        "per NULL row (for a few rows in a huge bucket). A row NULL after a recorded delete is "
+        "filled only by 'head'. Safe to interrupt and run again.",
     )
     add_bucket_arguments(
         parser, page_help="objects per listing request, or rows per page with head"
@@ -34,12 +47,18 @@ def add_parser(subparsers: Any) -> None:
         metavar="KEY",
         help="list: resume a walk after this key (printed when a run is interrupted)",
     )
-    finish_parser(parser, run=run, dry_run="count what would be filled, change nothing")
+    finish_parser(
+        parser,
+        run=run,
+        dry_run="report what would be filled, change nothing",
+        json_help="print JSON lines: one per key left NULL, then the summary",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with row_session(f"backfill ({args.method})") as (settings, rows, update):
+        with row_session(f"backfill ({args.method})") as (settings, rows, bar):
+            report = Report(as_json=args.json, write=bar.print_line)
             result = backfill(
                 settings=settings,
                 rows=rows,
@@ -51,30 +70,60 @@ def run(args: argparse.Namespace) -> int:
                 page_size=args.page_size,
                 start_after=args.start_after,
                 should_stop=StopFlag().install(),
-                on_progress=lambda p: update(p.done, p.total),
+                on_progress=lambda p: bar(p.done, p.total),
+                on_unfilled=lambda unfilled: report_unfilled(report, unfilled),
             )
     except (CommandError, ScopeError) as exc:
         return fail(str(exc))
-    print_summary("size-recorder backfill", summary_rows(result), as_json=args.json)
-    if result.interrupted and result.last_key and not args.json:
-        console.print(f"interrupted: resume with --start-after {result.last_key!r}")
-    return exit_status(dry_run=result.dry_run, complete=result.complete)
+    notes = []
+    if result.nothing_matched:
+        notes.append(
+            nothing_matched_note(
+                settings, listed=result.objects_listed, bucket=args.bucket, prefix=args.prefix
+            )
+        )
+    if result.null_after_delete:
+        notes.append(
+            f"{result.null_after_delete:,} row(s) are NULL after a recorded delete: a listing "
+            "may predate the delete, so only --method head fills those whose object exists"
+        )
+    if result.interrupted and result.last_key:
+        notes.append(f"interrupted: resume with --start-after {result.last_key!r}")
+    report.summary("backfill", summary(args, result), notes=notes)
+    # A dry run exits as the real run would: only the writes are suppressed.
+    return EXIT_OK if result.complete else EXIT_INCOMPLETE
 
 
-def summary_rows(result: BackfillResult) -> dict[str, Any]:
-    verb = "would be filled" if result.dry_run else "filled"
-    rows: dict[str, Any] = {
-        "method": str(result.method),
-        f"rows {verb}": result.filled,
-        "rows whose object no longer exists": (
-            "unknown (interrupted)" if result.missing is None else result.missing
-        ),
-        "S3 requests": result.s3_requests,
+def report_unfilled(report: Report, unfilled: Unfilled) -> None:
+    record = {
+        "type": "unfilled",
+        "reason": unfilled.reason.replace(" ", "_"),
+        "key": unfilled.key,
+        "rows": unfilled.rows,
     }
-    if result.method is BackfillMethod.LIST:
-        rows["objects listed"] = result.objects_listed
-        rows["objects outside every prefix"] = result.outside_targets
-    rows["interrupted"] = result.interrupted
-    if result.last_key is not None:
-        rows["last key"] = result.last_key
-    return rows
+    rows = "" if unfilled.rows == 1 else f", {unfilled.rows} rows"
+    text = f"{unfilled.reason}: {unfilled.key} ({_LEFT[unfilled.reason]}{rows})"
+    # Rows whose object is gone need a human: never sampled away.
+    report.item(record, text, always=unfilled.reason == "gone")
+
+
+def summary(args: argparse.Namespace, result: BackfillResult) -> dict[str, Any]:
+    """The summary, in the snake_case keys documented in docs/operations.md."""
+    return {
+        "bucket": args.bucket,
+        "prefix": args.prefix,
+        "method": str(result.method),
+        "dry_run": result.dry_run,
+        "would_fill" if result.dry_run else "filled": result.filled,
+        "rows_object_gone": result.missing,
+        "rows_null_after_delete": result.null_after_delete,
+        "rows_changed_since_read": result.changed,
+        "objects_listed": result.objects_listed,
+        "objects_matched": result.objects_matched,
+        "objects_routed_nowhere": result.outside_targets,
+        "s3_requests": result.s3_requests,
+        "nothing_matched": result.nothing_matched,
+        "interrupted": result.interrupted,
+        "last_key": result.last_key,
+        "complete": result.complete,
+    }

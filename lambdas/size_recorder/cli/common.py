@@ -80,14 +80,21 @@ class StopFlag:
 
 
 def print_summary(title: str, rows: Mapping[str, Any], *, as_json: bool) -> None:
-    """The closing summary: a table for people, or one JSON object on stdout for scripts."""
+    """The closing summary on stdout: one JSON object for scripts; for people, a table on a
+    terminal and whole `name: value` lines off one (a file, a pipe), which rich would otherwise
+    wrap at 80 columns."""
     if as_json:
         json.dump(dict(rows), sys.stdout, default=str)
         sys.stdout.write("\n")
+        return
+    out = Console()
+    if not out.is_terminal:
+        for name, value in rows.items():
+            sys.stdout.write(f"{name}: {value}\n")
         return
     table = Table(title=title, show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for name, value in rows.items():
         table.add_row(name, str(value))
-    Console().print(table)
+    out.print(table)

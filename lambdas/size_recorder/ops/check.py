@@ -7,10 +7,19 @@ Drift has three kinds, each with its own remedy:
   app can decide what that row means, so it is reported, never changed.
 - `still null`: the object exists but the row has no size yet; `size-recorder backfill` fills it.
 
-The listing is walked once (one request per 1,000 objects) into a temporary table, and the
-comparison is one join per target streamed from the database, so a million objects cost the
-same Python memory as ten. The listing is the truth at the moment it was taken: an upload during
-the check can show up as drift that the next event repairs anyway.
+A check runs in two steps. `Check.read` reads the rows in scope (key, size, sequencer) into a
+temporary table, then walks the listing (one request per 1,000 objects) into another;
+`Check.compare` joins the two per target, streamed from the database, so a million objects cost
+the same Python memory as ten.
+
+The rows are read before the listing starts, and a fix is a compare-and-set on that read: it
+sets the listed size only where the row still holds the size and sequencer read. An upload whose
+event is recorded during the check changes them, so the fix leaves that row (reported as
+changed since the check read it) instead of writing the older listed size over the newer event,
+which would also make every redelivery of that event stale. The fix writes no sequencer: a
+listing has none, so the next event still wins if it is newer and stays stale if it is older.
+Without a sequencer column the compare is on the size alone: an object that changes during the
+check and returns to the size read is not noticed.
 """
 
 from __future__ import annotations
@@ -18,37 +27,40 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from size_recorder.adapters import s3
-from size_recorder.adapters.postgres.rows import DriftKind, RowStore
+from size_recorder.adapters.postgres.rows import DriftKind, DriftRow, RowStore
 from size_recorder.core.config import Settings
 from size_recorder.core.scope import group_by_target, owns, scopes
 
-# Drifting rows kept in the result for the summary; the rest are counted only.
-MAX_EXAMPLES = 20
+# What --fix did to a row whose size differs.
+FixOutcome = Literal["fixed", "would fix", "changed since read"]
 
 
 @dataclass(frozen=True, slots=True)
 class Drift:
-    """One row that disagrees with S3, named by its object's key."""
+    """One row that disagrees with S3, named by its object's key, with its size as read."""
 
     kind: DriftKind
     key: str
     recorded: int | None
     actual: int | None
+    fix: FixOutcome | None = None  # set for rows that differ, when the check fixes
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     fix: bool
     dry_run: bool
+    rows_read: int
     objects_listed: int
+    objects_matched: int  # listed objects whose name a row in scope holds
     s3_requests: int
     outside_targets: int = 0
     counts: Counter[DriftKind] = field(default_factory=Counter)
     fixed: int = 0  # rows repaired (on a dry run: rows that would be)
-    examples: tuple[Drift, ...] = ()
+    changed: int = 0  # rows that differed but changed after the read, so the fix left them
     interrupted: bool = False
 
     @property
@@ -57,13 +69,114 @@ class CheckResult:
 
     @property
     def unrepaired(self) -> int:
-        repaired = self.fixed if self.fix and not self.dry_run else 0
-        return self.drift - repaired
+        """Drift left after the run; a dry run counts what the real run would leave."""
+        return self.drift - self.fixed
+
+    @property
+    def nothing_matched(self) -> bool:
+        """Objects were listed but none names a row: almost always a wrong prefix or target."""
+        return self.objects_listed > 0 and self.objects_matched == 0
 
     @property
     def complete(self) -> bool:
-        """The check ran to the end and nothing is left drifting."""
-        return not self.interrupted and self.unrepaired <= 0
+        """The check ran to the end, matched the listing to rows, and nothing is left drifting."""
+        return not self.interrupted and self.unrepaired == 0 and not self.nothing_matched
+
+
+class Check:
+    """One check over one row store, in two steps: `read`, then `compare`.
+
+    Raises `ScopeError` when no configured target covers the bucket and prefix.
+    """
+
+    def __init__(self, *, settings: Settings, rows: RowStore, bucket: str, prefix: str = ""):
+        self._settings = settings
+        self._rows = rows
+        self._bucket = bucket
+        self._prefix = prefix
+        self._covered = scopes(settings, bucket=bucket, prefix=prefix)
+        self._rows_read = self._listed = self._requests = self._outside = 0
+        self._interrupted = False
+
+    def read(
+        self,
+        client: Any,
+        *,
+        page_size: int = s3.MAX_PAGE_SIZE,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Read the rows in scope, then list the bucket under the prefix.
+
+        `on_progress` receives the number of objects listed so far.
+        """
+        self._rows_read = self._rows.read_rows(self._covered)
+        in_scope = {scope.target for scope in self._covered}
+        for page in s3.list_pages(
+            client, bucket=self._bucket, prefix=self._prefix, page_size=page_size
+        ):
+            self._requests += 1
+            self._listed += len(page)
+            grouped, unrouted = group_by_target(
+                self._settings, self._bucket, ((o.key, o.size) for o in page)
+            )
+            self._outside += unrouted
+            for target, objects in grouped.items():
+                if target in in_scope:
+                    self._rows.add_to_listing(target, objects)
+            if on_progress is not None:
+                on_progress(self._listed)
+            if should_stop():
+                self._interrupted = True
+                return
+        self._rows.finish_listing()
+
+    def compare(
+        self,
+        *,
+        fix: bool = False,
+        dry_run: bool = False,
+        on_drift: Callable[[Drift], None] | None = None,
+    ) -> CheckResult:
+        """Count (and with `fix`, repair) the drift; `on_drift` receives every drifting row."""
+        if self._interrupted:
+            # Half a listing would call every unlisted row gone: report nothing instead.
+            return CheckResult(
+                fix,
+                dry_run,
+                self._rows_read,
+                self._listed,
+                0,
+                self._requests,
+                self._outside,
+                interrupted=True,
+            )
+        counts: Counter[DriftKind] = Counter()
+        fixed = changed = 0
+        for scope in self._covered:
+            if fix:
+                fixed += self._rows.fix_differing(scope.target, dry_run=dry_run)
+            for row in self._rows.drift(scope):
+                if row.kind == "gone" and not owns(self._settings, scope, row.name):
+                    continue  # a more specific target owns this name
+                counts[row.kind] += 1
+                outcome = _fix_outcome(row, fix=fix, dry_run=dry_run)
+                changed += outcome == "changed since read"
+                if on_drift is not None:
+                    drift = Drift(row.kind, scope.key(row.name), row.recorded, row.actual, outcome)
+                    on_drift(drift)
+        return CheckResult(
+            fix,
+            dry_run,
+            self._rows_read,
+            self._listed,
+            self._rows.listed_with_a_row(),
+            self._requests,
+            self._outside,
+            counts,
+            fixed,
+            changed,
+        )
 
 
 def check(
@@ -78,40 +191,18 @@ def check(
     page_size: int = s3.MAX_PAGE_SIZE,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int], None] | None = None,
+    on_drift: Callable[[Drift], None] | None = None,
 ) -> CheckResult:
-    """Report (and with `fix`, repair) drift between rows and objects under `s3://bucket/prefix`.
+    """Report (and with `fix`, repair) drift between rows and objects under `s3://bucket/prefix`:
+    both steps of `Check` in one call."""
+    run = Check(settings=settings, rows=rows, bucket=bucket, prefix=prefix)
+    run.read(client, page_size=page_size, should_stop=should_stop, on_progress=on_progress)
+    return run.compare(fix=fix, dry_run=dry_run, on_drift=on_drift)
 
-    `on_progress` receives the number of objects listed so far.
-    """
-    covered = scopes(settings, bucket=bucket, prefix=prefix)
-    in_scope = {scope.target for scope in covered}
-    rows.start_listing()
-    requests = listed = outside = 0
-    for page in s3.list_pages(client, bucket=bucket, prefix=prefix, page_size=page_size):
-        requests += 1
-        listed += len(page)
-        grouped, unrouted = group_by_target(settings, bucket, ((o.key, o.size) for o in page))
-        outside += unrouted
-        for target, objects in grouped.items():
-            if target in in_scope:
-                rows.add_to_listing(target, objects)
-        if on_progress is not None:
-            on_progress(listed)
-        if should_stop():
-            # Half a listing would call every unlisted row gone: report nothing instead.
-            return CheckResult(fix, dry_run, listed, requests, outside, interrupted=True)
-    rows.finish_listing()
 
-    counts: Counter[DriftKind] = Counter()
-    examples: list[Drift] = []
-    fixed = 0
-    for scope in covered:
-        for row in rows.drift(scope):
-            if row.kind == "gone" and not owns(settings, scope, row.name):
-                continue  # a more specific target owns this name
-            counts[row.kind] += 1
-            if len(examples) < MAX_EXAMPLES:
-                examples.append(Drift(row.kind, scope.key(row.name), row.recorded, row.actual))
-        if fix:
-            fixed += rows.fix_differing(scope.target, dry_run=dry_run)
-    return CheckResult(fix, dry_run, listed, requests, outside, counts, fixed, tuple(examples))
+def _fix_outcome(row: DriftRow, *, fix: bool, dry_run: bool) -> FixOutcome | None:
+    if not fix or row.kind != "differs":
+        return None
+    if row.fixed:
+        return "would fix" if dry_run else "fixed"
+    return "changed since read"

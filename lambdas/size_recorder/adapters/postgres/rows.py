@@ -6,12 +6,17 @@ or through a server-side cursor, an S3 listing goes into a temporary table rathe
 Python memory, and each write is its own short transaction, so an interrupted run keeps what it
 did and a rerun finds only what is left.
 
+Every write is a compare-and-set on what the tool read before it looked at S3: a fill needs the
+size still NULL and the sequencer still the one read, a fix needs the size and sequencer still
+the ones read. An event recorded in between changes one of them, so the tool's older view of S3
+never overwrites it.
+
 One connection per store, opened by `connection.connect` with the targets checked on it, as the
 recorder's is; every psycopg error leaves as a one-line `PostgresError`.
 
 Identifiers come from the validated `Target` and are quoted with `psycopg.sql`; values are
-parameters. The role needs SELECT on the key and size columns, UPDATE on the size column, and
-(for check) TEMPORARY on the database.
+parameters. The role needs SELECT on the key, size and sequencer columns, UPDATE on the size
+column, and (for check) TEMPORARY on the database.
 """
 
 from __future__ import annotations
@@ -29,23 +34,44 @@ from size_recorder.adapters.postgres.schema import verify_targets
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.scope import Scope
 
-# A listing of the bucket, for the length of one `check` session.
+# For one `check` session: the rows as read before the listing, and the bucket's listing.
+_READ = sql.Identifier("size_recorder_read")
 _LISTING = sql.Identifier("size_recorder_listing")
 
-# The listing lives in a temporary table: the role needs TEMPORARY on the database.
-_LISTING_FAILED = "cannot keep the bucket listing in a temporary table"
+# Both live in temporary tables: the role needs TEMPORARY on the database.
+_TEMPORARY_FAILED = "cannot keep the rows read and the bucket listing in temporary tables"
 
 DriftKind = Literal["differs", "gone", "still null"]
 
 
 @dataclass(frozen=True, slots=True)
 class DriftRow:
-    """A row whose recorded size does not match S3: differs, object gone, or still NULL."""
+    """A row whose size, as read before the listing, does not match S3.
+
+    `fixed`: the fix set (on a dry run: would set) the listed size; False for a row that
+    differed but changed after it was read, and for every row a fix does not touch.
+    """
 
     kind: DriftKind
     name: str
     recorded: int | None
     actual: int | None
+    fixed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NullRows:
+    """Rows in scope whose size is NULL, sharing a name and a sequencer (as read)."""
+
+    name: str
+    sequencer: str | None  # set: the row's last recorded event was a delete
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    rows: int  # rows filled (on a dry run: that would be)
+    names_matched: int  # names given that at least one row holds, NULL or not
 
 
 class RowStore:
@@ -89,83 +115,196 @@ class RowStore:
             self._conn.close()
             self._conn = None
 
+    # ---- backfill ---------------------------------------------------------------------------
+
     def null_count(self, scope: Scope) -> int:
         """Rows in the scope whose size is NULL (an upper bound: ownership is checked later)."""
-        query = sql.SQL("SELECT count(*) FROM {table} WHERE {size} IS NULL AND {in_scope}").format(
-            **_names(scope.target), in_scope=_in_scope(scope.target)
-        )
+        query = sql.SQL(
+            "SELECT count(*) FROM {table} AS t"
+            " WHERE t.{size} IS NULL AND {in_scope} AND t.{key} <> ''"
+        ).format(**_names(scope.target), in_scope=_in_scope(scope.target))
         with statement_errors("cannot count the NULL rows"):
             row = self._connection().execute(query, (scope.name_prefix,)).fetchone()
         return int(row[0]) if row else 0
 
-    def null_pages(self, scope: Scope, *, page_size: int) -> Iterator[list[tuple[str, int]]]:
-        """(name, rows holding it) for NULL rows, in pages ordered by name.
+    def null_pages(self, scope: Scope, *, page_size: int) -> Iterator[list[NullRows]]:
+        """NULL rows in the scope, grouped by name and sequencer, in pages ordered by name.
 
-        Keyset pagination (`name > last`), so filling or skipping rows between pages never
-        shifts the next page, and no page ever holds more than `page_size` names.
+        Keyset pagination (past the last name and sequencer), so filling or skipping rows
+        between pages never shifts the next page, and no page holds more than `page_size`
+        groups. Empty names (a FileField with no file) are skipped.
         """
         query = sql.SQL(
-            "SELECT {key}, count(*) FROM {table}"
-            " WHERE {size} IS NULL AND {in_scope} AND {key} > %s"
-            " GROUP BY {key} ORDER BY {key} LIMIT %s"
-        ).format(**_names(scope.target), in_scope=_in_scope(scope.target))
-        last = ""  # also skips empty names: a FileField with no file
+            "SELECT t.{key}, {seq}, count(*) FROM {table} AS t"
+            " WHERE t.{size} IS NULL AND {in_scope} AND t.{key} <> ''"
+            # The first bound lets an index on the key start the scan at the last name.
+            " AND t.{key} >= %s AND (t.{key}, {after_seq}) > (%s, %s)"
+            " GROUP BY 1, 2 ORDER BY 1, {after_seq} LIMIT %s"
+        ).format(
+            **_names(scope.target),
+            seq=_sequencer(scope.target),
+            # Sequencers are hex digits, so '' sorts a NULL one before any real one.
+            after_seq=sql.SQL("COALESCE({}, '')").format(_sequencer(scope.target)),
+            in_scope=_in_scope(scope.target),
+        )
+        last: tuple[str, str] = ("", "")
         while True:
             with statement_errors("cannot read the NULL rows"):
                 page = [
-                    (str(name), int(count))
-                    for name, count in self._connection().execute(
-                        query, (scope.name_prefix, last, page_size)
+                    NullRows(str(name), None if seq is None else str(seq), int(count))
+                    for name, seq, count in self._connection().execute(
+                        query, (scope.name_prefix, last[0], *last, page_size)
                     )
                 ]
             if not page:
                 return
             yield page
-            last = page[-1][0]
+            last = (page[-1].name, page[-1].sequencer or "")
 
-    def fill_null(self, target: Target, sizes: Sequence[tuple[str, int]], *, dry_run: bool) -> int:
-        """Set the size of rows still NULL; the rows filled (or that would be, on a dry run).
+    def fill_listed(
+        self, target: Target, sizes: Sequence[tuple[str, int]], *, dry_run: bool
+    ) -> Filled:
+        """Set the listed size of rows still NULL whose sequencer is NULL too.
 
         `IS NULL` in the same statement means a size the recorder wrote meanwhile always wins.
+        A NULL size with a sequencer is a recorded delete: the listing may predate it, and
+        filling would bring a deleted object's size back, so those rows are left alone.
         """
         if not sizes:
-            return 0
+            return Filled(0, 0)
         source = sql.SQL("unnest(%s::text[], %s::bigint[]) AS s(name, size)")
         params = ([name for name, _ in sizes], [size for _, size in sizes])
         condition = sql.SQL("t.{size} IS NULL").format(**_names(target))
-        return self._apply(target, source, condition, params, dry_run=dry_run)
+        if target.sequencer_column is not None:
+            condition = sql.SQL("{} AND t.{} IS NULL").format(
+                condition, sql.Identifier(target.sequencer_column)
+            )
+        return self._fill(target, source, condition, params, dry_run=dry_run)
 
-    def start_listing(self) -> None:
-        """An empty temporary table for a bucket listing, private to this connection."""
-        create = sql.SQL("CREATE TEMPORARY TABLE {} (target int, name text, size bigint)")
-        with statement_errors(_LISTING_FAILED):
-            conn = self._connection()
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(_LISTING))
-            conn.execute(create.format(_LISTING))
+    def fill_read(
+        self, target: Target, found: Sequence[tuple[NullRows, int]], *, dry_run: bool
+    ) -> int:
+        """Set the size of NULL rows whose sequencer is still the one read before S3 was asked.
+
+        The size S3 gave is newer than that read, so it is right for the row unless an event
+        was recorded since, which changes the sequencer (or the size): those rows are left.
+        """
+        if not found:
+            return 0
+        source = sql.SQL("unnest(%s::text[], %s::text[], %s::bigint[]) AS s(name, seq, size)")
+        params = (
+            [rows.name for rows, _ in found],
+            [rows.sequencer for rows, _ in found],
+            [size for _, size in found],
+        )
+        condition = sql.SQL("t.{size} IS NULL AND {seq} IS NOT DISTINCT FROM s.seq").format(
+            **_names(target), seq=_sequencer(target)
+        )
+        return self._fill(target, source, condition, params, dry_run=dry_run).rows
+
+    # ---- check --------------------------------------------------------------------------------
+
+    def read_rows(self, scopes: Sequence[Scope]) -> int:
+        """Read every named row in the scopes (key, size, sequencer) into a temporary table, and
+        start an empty listing beside it; the rows read.
+
+        Called before S3 is listed: a fix may then set a listed size only on rows that still
+        hold what was read, since a row that changed after its read may hold a newer event than
+        the listing shows.
+        """
+        conn = self._connection()
+        with statement_errors(_TEMPORARY_FAILED):
+            for table, columns in (
+                (_READ, "target int, name text, size bigint, seq text, fixed bool DEFAULT false"),
+                (_LISTING, "target int, name text, size bigint"),
+            ):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(table))
+                conn.execute(
+                    sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(table, sql.SQL(columns))
+                )
+        read = 0
+        for scope in scopes:
+            insert = sql.SQL(
+                "INSERT INTO pg_temp.{read} (target, name, size, seq)"
+                " SELECT %s, t.{key}, t.{size}, {seq} FROM {table} AS t"
+                " WHERE {in_scope} AND t.{key} <> ''"
+            ).format(
+                **_names(scope.target),
+                read=_READ,
+                seq=_sequencer(scope.target),
+                in_scope=_in_scope(scope.target),
+            )
+            with statement_errors("cannot read the rows"):
+                cursor = conn.execute(insert, (self._target_ids[scope.target], scope.name_prefix))
+            read += cursor.rowcount
+        self._index(_READ)
+        return read
 
     def add_to_listing(self, target: Target, objects: Sequence[tuple[str, int]]) -> None:
         copy = sql.SQL("COPY pg_temp.{} (target, name, size) FROM STDIN").format(_LISTING)
         target_id = self._target_ids[target]
-        with statement_errors(_LISTING_FAILED), self._connection().cursor().copy(copy) as writer:
+        with statement_errors(_TEMPORARY_FAILED), self._connection().cursor().copy(copy) as writer:
             for name, size in objects:
                 writer.write_row((target_id, name, size))
 
     def finish_listing(self) -> None:
-        """Index the listing so the drift queries join instead of scanning it per row."""
-        with statement_errors(_LISTING_FAILED):
-            conn = self._connection()
-            conn.execute(sql.SQL("CREATE INDEX ON pg_temp.{} (target, name)").format(_LISTING))
-            conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(_LISTING))
+        self._index(_LISTING)
+
+    def listed_with_a_row(self) -> int:
+        """Listed objects whose name a row read holds."""
+        query = sql.SQL(
+            "SELECT count(*) FROM pg_temp.{listing} AS l WHERE EXISTS ("
+            " SELECT 1 FROM pg_temp.{read} AS r WHERE r.target = l.target AND r.name = l.name)"
+        ).format(listing=_LISTING, read=_READ)
+        with statement_errors("cannot match the listing to the rows"):
+            row = self._connection().execute(query).fetchone()
+        return int(row[0]) if row else 0
+
+    def fix_differing(self, target: Target, *, dry_run: bool) -> int:
+        """Set the listed size on rows that differed when read and still hold what was read
+        (size and sequencer); the rows fixed, or on a dry run that would be. Either way the rows
+        read are marked, so `drift` tells fixed rows from rows that changed since."""
+        names = _names(target)
+        differs_and_unchanged = sql.SQL(
+            "r.target = %(target)s AND l.target = r.target AND l.name = r.name"
+            " AND r.size <> l.size AND t.{key} = r.name"
+            " AND t.{size} IS NOT DISTINCT FROM r.size AND {seq} IS NOT DISTINCT FROM r.seq"
+        ).format(**names, seq=_sequencer(target))
+        if dry_run:
+            query = sql.SQL(
+                "UPDATE pg_temp.{read} AS r SET fixed = true"
+                " FROM pg_temp.{listing} AS l, {table} AS t WHERE {condition}"
+            )
+        else:
+            # The app's rows first, then the marks: RETURNING names the row read that each fix
+            # matched, so a row that changed since is never marked.
+            query = sql.SQL(
+                "WITH fixed AS ("
+                " UPDATE {table} AS t SET {size} = l.size"
+                " FROM pg_temp.{read} AS r, pg_temp.{listing} AS l WHERE {condition}"
+                " RETURNING r.name, r.size, r.seq)"
+                " UPDATE pg_temp.{read} AS r SET fixed = true FROM fixed AS f"
+                " WHERE r.target = %(target)s AND r.name = f.name AND r.size = f.size"
+                " AND r.seq IS NOT DISTINCT FROM f.seq"
+            )
+        statement = query.format(
+            **names, read=_READ, listing=_LISTING, condition=differs_and_unchanged
+        )
+        with statement_errors("cannot count the rows to fix" if dry_run else "cannot fix sizes"):
+            return (
+                self._connection().execute(statement, {"target": self._target_ids[target]}).rowcount
+            )
 
     def drift(self, scope: Scope, *, batch_size: int = 1000) -> Iterator[DriftRow]:
-        """Rows in the scope that disagree with the listing, streamed by a server-side cursor."""
+        """Rows read in the scope that disagree with the listing, by name, streamed by a
+        server-side cursor."""
         query = sql.SQL(
-            "SELECT t.{key}, t.{size}, l.size, l.name IS NOT NULL"
-            " FROM {table} AS t LEFT JOIN pg_temp.{listing} AS l"
-            " ON l.target = %s AND l.name = t.{key}"
-            " WHERE {in_scope} AND t.{key} <> ''"
-            " AND (l.name IS NULL OR t.{size} IS DISTINCT FROM l.size)"
-        ).format(**_names(scope.target), listing=_LISTING, in_scope=_in_scope(scope.target, "t."))
+            "SELECT r.name, r.size, l.size, l.name IS NOT NULL, r.fixed"
+            " FROM pg_temp.{read} AS r LEFT JOIN pg_temp.{listing} AS l"
+            " ON l.target = r.target AND l.name = r.name"
+            " WHERE r.target = %s AND (l.name IS NULL OR r.size IS DISTINCT FROM l.size)"
+            " ORDER BY r.name"
+        ).format(read=_READ, listing=_LISTING)
         conn = self._connection()
         with (
             statement_errors("cannot compare the rows with the listing"),
@@ -173,22 +312,23 @@ class RowStore:
             conn.cursor(name="size_recorder_drift") as cursor,
         ):
             cursor.itersize = batch_size
-            cursor.execute(query, (self._target_ids[scope.target], scope.name_prefix))
-            for name, recorded, actual, listed in cursor:
+            cursor.execute(query, (self._target_ids[scope.target],))
+            for name, recorded, actual, listed, fixed in cursor:
                 kind: DriftKind = (
                     "gone" if not listed else "still null" if recorded is None else "differs"
                 )
-                yield DriftRow(kind, str(name), recorded, actual)
+                yield DriftRow(kind, str(name), recorded, actual, bool(fixed))
 
-    def fix_differing(self, target: Target, *, dry_run: bool) -> int:
-        """Set each recorded size that differs from the listing to the listed size."""
-        source = sql.SQL("pg_temp.{} AS s").format(_LISTING)
-        condition = sql.SQL("s.target = %s AND t.{size} IS NOT NULL AND t.{size} <> s.size").format(
-            **_names(target)
-        )
-        return self._apply(target, source, condition, (self._target_ids[target],), dry_run=dry_run)
+    # ---- shared -------------------------------------------------------------------------------
 
-    def _apply(
+    def _index(self, table: sql.Identifier) -> None:
+        """Index a temporary table so the comparisons join instead of scanning it per row."""
+        with statement_errors(_TEMPORARY_FAILED):
+            conn = self._connection()
+            conn.execute(sql.SQL("CREATE INDEX ON pg_temp.{} (target, name)").format(table))
+            conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(table))
+
+    def _fill(
         self,
         target: Target,
         source: sql.Composable,
@@ -196,27 +336,33 @@ class RowStore:
         params: Sequence[Any],
         *,
         dry_run: bool,
-    ) -> int:
-        """UPDATE rows matching `source` by name under `condition`, or count them (dry run)."""
+    ) -> Filled:
+        """Set `s.size` on rows named by `source` under `condition` (or count them, on a dry run),
+        and count the names any row holds; one statement."""
         if dry_run:
             template = (
-                "SELECT count(*) FROM {table} AS t JOIN {source}"
-                " ON t.{key} = s.name WHERE {condition}"
+                "WITH s AS (SELECT * FROM {source})"
+                " SELECT (SELECT count(*) FROM {table} AS t JOIN s ON t.{key} = s.name"
+                " WHERE {condition}), {matched}"
             )
         else:
             template = (
-                "UPDATE {table} AS t SET {size} = s.size FROM {source}"
-                " WHERE t.{key} = s.name AND {condition}"
+                "WITH s AS (SELECT * FROM {source}),"
+                " filled AS (UPDATE {table} AS t SET {size} = s.size FROM s"
+                " WHERE t.{key} = s.name AND {condition} RETURNING 1)"
+                " SELECT (SELECT count(*) FROM filled), {matched}"
             )
-        query = sql.SQL(template).format(**_names(target), source=source, condition=condition)
-        with statement_errors(
-            "cannot count the rows to update" if dry_run else "cannot update sizes"
-        ):
-            cursor = self._connection().execute(query, params)
-            if dry_run:
-                row = cursor.fetchone()
-                return int(row[0]) if row else 0
-            return cursor.rowcount
+        # Reads the rows as they were before the UPDATE: matching needs only the key.
+        matched = sql.SQL(
+            "(SELECT count(*) FROM s"
+            " WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = s.name))"
+        ).format(**_names(target))
+        query = sql.SQL(template).format(
+            **_names(target), source=source, condition=condition, matched=matched
+        )
+        with statement_errors("cannot count the rows to fill" if dry_run else "cannot fill sizes"):
+            row = self._connection().execute(query, params).fetchone()
+        return Filled(int(row[0]), int(row[1])) if row else Filled(0, 0)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -245,8 +391,13 @@ def _names(target: Target) -> dict[str, sql.Composable]:
     }
 
 
-def _in_scope(target: Target, alias: str = "") -> sql.Composable:
-    """The name starts with the scope's name prefix (one parameter)."""
-    return sql.SQL("starts_with({alias}{key}, %s)").format(
-        alias=sql.SQL(alias), key=sql.Identifier(target.key_column)
-    )
+def _sequencer(target: Target) -> sql.Composable:
+    """The row's sequencer (`t.` the app's table), or NULL for a target without the column."""
+    if target.sequencer_column is None:
+        return sql.SQL("NULL::text")
+    return sql.SQL("t.{}").format(sql.Identifier(target.sequencer_column))
+
+
+def _in_scope(target: Target) -> sql.Composable:
+    """The name (`t.` the app's table) starts with the scope's name prefix (one parameter)."""
+    return sql.SQL("starts_with(t.{key}, %s)").format(key=sql.Identifier(target.key_column))
