@@ -29,7 +29,7 @@ if not settings.configured:
     settings.configure(
         SECRET_KEY="size-recorder-tests",
         USE_TZ=True,
-        INSTALLED_APPS=["rest_framework", "tests.django.documents"],
+        INSTALLED_APPS=["rest_framework", "size_recorder.django", "tests.django.documents"],
         # Filled in by the django_database fixture before the first connection.
         DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "unset"}},
         STORAGES={
