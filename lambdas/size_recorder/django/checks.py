@@ -49,8 +49,9 @@ def plain_file_fields_on_s3(
 def _warning(field: models.FileField) -> checks.Warning:
     kind = "ImageField" if isinstance(field, models.ImageField) else "FileField"
     return checks.Warning(
-        f"{field.model._meta.label}.{field.name} is a plain {kind} on S3: each `.size` it"
-        " serves is a HEAD request to S3, one per row in a list.",
+        # Django prints the field's label before the message.
+        f"A plain {kind} on S3: each `.size` it serves is a HEAD request to S3, one per row"
+        " in a list.",
         hint=f"Swap in size_recorder.django.RecordedSize{kind} with a size column (no"
         " migration for the swap; see the size-recorder Django guide), or silence"
         f" {PLAIN_FILE_FIELD_ON_S3} in SILENCED_SYSTEM_CHECKS.",
