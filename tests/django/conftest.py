@@ -73,8 +73,7 @@ class DjangoProject:
 def django_database(database_url: str) -> Iterator[str]:
     """A fresh database for this run, built by the test app's migrations; its URL.
 
-    A database of its own (not a schema) because Django's migrations and the recorder's
-    unqualified table name both assume `public`.
+    A database of its own (not a schema) because Django's migrations assume `public`.
     """
     from django.db import connection, connections
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
