@@ -13,7 +13,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from size_recorder_cdk.context import stack_name_from_context
-from size_recorder_cdk.props import SizeRecorderConfigError
+from size_recorder_cdk.errors import SizeRecorderConfigError
 from size_recorder_cdk.stack import SizeRecorderStack
 
 

@@ -1,19 +1,23 @@
-"""`SizeRecorder`: S3 ObjectCreated → SQS (+ DLQ) → Lambda → Postgres, with alarms.
+"""`SizeRecorder`: S3 events → SQS (+ DLQ) → Lambda → Postgres, with alarms.
 
 Secure defaults with explicit overrides, in the spirit of AWS Solutions Constructs' `aws-s3-sqs`
-and `aws-sqs-lambda`. Each part is a small construct exposing what it made, so a team can reach
-in (`recorder.queue`, `recorder.function`, ...) without subclassing.
+and `aws-sqs-lambda`: give an existing bucket or let the construct make one (never both), and
+reach in through what it exposes (`recorder.queue`, `recorder.function`, ...). Each part is a
+small construct; `SizeRecorder` wires them and the bucket's events.
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
-from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Resource, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -27,13 +31,26 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from size_recorder import constants as c
+from size_recorder_cdk import overrides
 from size_recorder_cdk.bundling import RUNTIME, function_code
-from size_recorder_cdk.props import SizeRecorderProps, function_environment, validate
+from size_recorder_cdk.errors import Problem, SizeRecorderConfigError
+from size_recorder_cdk.props import (
+    EventSource,
+    RecorderTarget,
+    SizeRecorderProps,
+    filter_prefixes,
+    function_environment,
+    resolved,
+    unfiltered_notification_why,
+    validate,
+)
 
-ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole"
-VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
-NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+BASIC_EXECUTION_POLICY: Final = "service-role/AWSLambdaBasicExecutionRole"
+VPC_ACCESS_POLICY: Final = "service-role/AWSLambdaVPCAccessExecutionRole"
+NOTIFICATIONS_HANDLER_ID: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+# EventBridge's names for the S3 events the recorder reads.
+OBJECT_CREATED: Final = "Object Created"
+OBJECT_DELETED: Final = "Object Deleted"
 
 
 def managed_policy_finding(policy: str) -> str:
@@ -46,20 +63,36 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
+def _hardened_bucket(scope: Construct, id: str, **keywords: Any) -> s3.Bucket:
+    """Encrypted, private, TLS only. SSE-S3 because server access logs cannot be delivered to
+    a KMS-encrypted bucket, and the data bucket's objects are the app's own uploads."""
+    return s3.Bucket(scope, id, **{**_HARDENED, **keywords})
+
+
+_HARDENED: Final[Mapping[str, Any]] = {
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "enforce_ssl": True,
+}
+# SQS-managed SSE: S3 cannot send to a queue under the AWS-managed `alias/aws/sqs` key.
+_SECURE_QUEUE: Final[Mapping[str, Any]] = {
+    "encryption": sqs.QueueEncryption.SQS_MANAGED,
+    "enforce_ssl": True,
+}
+
+
 class RecorderBucket(Construct):
-    """The bucket whose uploads are recorded: a new, hardened one or an existing one by name."""
+    """A new, hardened bucket whose uploads are recorded, with its access-log bucket."""
 
     def __init__(self, scope: Construct, id: str, *, props: SizeRecorderProps) -> None:
         super().__init__(scope, id)
+        chosen = props.bucket_props or {}
         self.access_log_bucket: s3.Bucket | None = None
-        self.bucket: s3.IBucket
-        if props.existing_bucket_name is not None:
-            self.bucket = s3.Bucket.from_bucket_name(self, "Bucket", props.existing_bucket_name)
-            return
-        self.access_log_bucket = _hardened_bucket(
-            self, "AccessLogs", object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
-        )
-        lifecycle = []
+        if chosen.get("server_access_logs_bucket") is None:
+            self.access_log_bucket = _hardened_bucket(
+                self, "AccessLogs", object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
+            )
+        lifecycle = list(chosen.get("lifecycle_rules") or ())
         if props.noncurrent_version_expiration_days:
             lifecycle.append(
                 s3.LifecycleRule(
@@ -68,29 +101,27 @@ class RecorderBucket(Construct):
                     )
                 )
             )
-        self.bucket = _hardened_bucket(
+        self.bucket = s3.Bucket(
             self,
             "Bucket",
-            # Every write of a key is its own version and its own event, so concurrent
-            # overwrites each reach the recorder, which keeps the newest by sequencer.
-            versioned=True,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="access-logs/",
-            lifecycle_rules=lifecycle or None,
+            **overrides.merged(
+                {
+                    **_HARDENED,
+                    # Every write of a key is its own version and its own event, so concurrent
+                    # overwrites each reach the recorder, which keeps the newest by sequencer.
+                    "versioned": True,
+                    "server_access_logs_bucket": self.access_log_bucket,
+                    "server_access_logs_prefix": "access-logs/",
+                },
+                props.bucket_props,
+                {
+                    "lifecycle_rules": lifecycle or None,
+                    # Safe here, unlike on an existing bucket: this stack owns every notification
+                    # of a bucket it creates.
+                    "event_bridge_enabled": props.effective_event_source is EventSource.EVENTBRIDGE,
+                },
+            ),
         )
-
-
-def _hardened_bucket(scope: Construct, id: str, **overrides: Any) -> s3.Bucket:
-    """Encrypted, private, TLS only. SSE-S3 because server access logs cannot be delivered to
-    a KMS-encrypted bucket, and the data bucket's objects are the app's own uploads."""
-    return s3.Bucket(
-        scope,
-        id,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        **overrides,
-    )
 
 
 class RecorderQueues(Construct):
@@ -98,23 +129,30 @@ class RecorderQueues(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: SizeRecorderProps) -> None:
         super().__init__(scope, id)
-        # SQS-managed SSE: S3 cannot send to a queue under the AWS-managed `alias/aws/sqs` key.
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+            **overrides.merged(
+                _SECURE_QUEUE,
+                props.dead_letter_queue_props,
+                {"retention_period": Duration.days(c.DLQ_RETENTION_DAYS)},
+            ),
         )
         self.queue = sqs.Queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(props.queue_retention_days),
-            visibility_timeout=Duration.seconds(props.effective_visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=props.max_receive_count
+            **overrides.merged(
+                _SECURE_QUEUE,
+                props.queue_props,
+                {
+                    "retention_period": Duration.days(props.queue_retention_days),
+                    "visibility_timeout": Duration.seconds(
+                        props.effective_visibility_timeout_seconds
+                    ),
+                    "dead_letter_queue": sqs.DeadLetterQueue(
+                        queue=self.dead_letter_queue, max_receive_count=props.max_receive_count
+                    ),
+                },
             ),
         )
 
@@ -139,27 +177,36 @@ class RecorderFunction(Construct):
             description="size-recorder function: consume its queue, read the database secret",
         )
         self.log_group.grant_write(self.role)
+        if props.vpc is not None:
+            self._allow_vpc_networking()
 
-        self.secret = self._secret(props)
-        self.vpc: ec2.IVpc | None = None
-        self.endpoints: list[ec2.InterfaceVpcEndpoint] = []
-        placement = self._vpc(props)
+        chosen = props.function_props or {}
+        environment = {
+            **(chosen.get("environment") or {}),
+            **function_environment(props, to_json=Stack.of(self).to_json_string),
+            **self._database_environment(props),
+        }
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURES[props.architecture],
-            handler=c.HANDLER,
-            code=function_code(props.architecture),
-            memory_size=props.memory_size_mb,
-            timeout=Duration.seconds(props.function_timeout_seconds),
-            role=self.role,
-            log_group=self.log_group,
-            environment=function_environment(props, secret_arn=self.secret.secret_arn),
-            description="size-recorder: writes each S3 upload's size into its Postgres row",
-            vpc=self.vpc,
-            vpc_subnets=placement[0] if placement else None,
-            security_groups=placement[1] if placement else None,
+            **overrides.merged(
+                {"description": "size-recorder: writes each S3 upload's size into its row"},
+                props.function_props,
+                {
+                    "runtime": RUNTIME,
+                    "architecture": props.architecture,
+                    "handler": c.HANDLER,
+                    "code": function_code(props.architecture.name),
+                    "memory_size": props.memory_size_mb,
+                    "timeout": Duration.seconds(props.function_timeout_seconds),
+                    "role": self.role,
+                    "log_group": self.log_group,
+                    "environment": environment,
+                    "vpc": props.vpc,
+                    "vpc_subnets": props.vpc_subnets,
+                    "security_groups": _optional_list(props.security_groups),
+                },
+            ),
         )
         acknowledge(
             self.function,
@@ -168,7 +215,7 @@ class RecorderFunction(Construct):
             " are fetched for exactly this Python version, so the runtime and the bundling must"
             " move together, deliberately, in one change (see bundling.py).",
         )
-        self.secret.grant_read(self.function)
+        self._grant_database(props)
         self.function.add_event_source(
             event_sources.SqsEventSource(
                 queue,
@@ -181,16 +228,29 @@ class RecorderFunction(Construct):
         )
         # Unmatched keys are retried sooner than the visibility timeout by shortening it.
         queue.grant(self.function, "sqs:ChangeMessageVisibility")
+        self.endpoints: list[ec2.InterfaceVpcEndpoint] = []
+        if props.vpc is not None and props.vpc_endpoints:
+            self._endpoints(props.vpc, props.vpc_subnets)
 
-    def _secret(self, props: SizeRecorderProps) -> secretsmanager.ISecret:
-        assert props.db_secret_arn is not None  # validate() guarantees it
-        if props.db_secret_kms_key_arn:
-            # CDK drops the decrypt grant for an imported key, so state it here: decrypt only
-            # on behalf of Secrets Manager, never directly.
+    # Database access: the variables that tell the recorder how to authenticate, and the grant
+    # that lets it. A second way (IAM database authentication) belongs beside the secret here.
+    def _database_environment(self, props: SizeRecorderProps) -> dict[str, str]:
+        assert props.database_secret is not None  # validate() guarantees it
+        return {c.ENV_DB_SECRET_ARN: props.database_secret.secret_arn}
+
+    def _grant_database(self, props: SizeRecorderProps) -> None:
+        secret = props.database_secret
+        assert secret is not None  # validate() guarantees it
+        secret.grant_read(self.function)
+        key = secret.encryption_key
+        if key is not None and not Resource.is_owned_resource(key):
+            # CDK's grant_read drops the decrypt grant for a key it does not own (measured with
+            # aws-cdk-lib 2.275: no kms statement at all), so state it: decrypt only on behalf
+            # of Secrets Manager, never directly.
             self.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt"],
-                    resources=[props.db_secret_kms_key_arn],
+                    resources=[key.key_arn],
                     conditions={
                         "StringEquals": {
                             "kms:ViaService": f"secretsmanager.{Aws.REGION}.{Aws.URL_SUFFIX}"
@@ -198,35 +258,8 @@ class RecorderFunction(Construct):
                     },
                 )
             )
-        return secretsmanager.Secret.from_secret_complete_arn(
-            self, "DatabaseSecret", props.db_secret_arn
-        )
 
-    def _vpc(
-        self, props: SizeRecorderProps
-    ) -> tuple[ec2.SubnetSelection, list[ec2.ISecurityGroup]] | None:
-        if props.vpc_id is None:
-            return None
-        # Given as ids so synth needs no lookup; the AZ list is unused once subnets are explicit.
-        vpc = ec2.Vpc.from_vpc_attributes(
-            self, "Vpc", vpc_id=props.vpc_id, availability_zones=["unused"]
-        )
-        subnets = [
-            ec2.Subnet.from_subnet_id(self, f"Subnet{i}", subnet_id)
-            for i, subnet_id in enumerate(props.subnet_ids)
-        ]
-        for subnet in subnets:
-            acknowledge(
-                subnet,
-                "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
-                "Subnets are given by id only; nothing in this stack reads their route table.",
-            )
-        # Imported immutable: the team owns these groups (and their rule to the database).
-        groups = [
-            ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{i}", sg, mutable=False)
-            for i, sg in enumerate(props.security_group_ids)
-        ]
-        self.vpc = vpc
+    def _allow_vpc_networking(self) -> None:
         # Creating and deleting ENIs needs EC2 actions that cannot be scoped to a resource.
         self.role.add_managed_policy(
             iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)
@@ -238,13 +271,8 @@ class RecorderFunction(Construct):
             "DeleteNetworkInterface on * to place the function in the VPC; these actions do not"
             " support resource-level scoping, and AWS maintains this policy for exactly that.",
         )
-        if props.vpc_endpoints:
-            self._endpoints(vpc, subnets, groups)
-        return ec2.SubnetSelection(subnets=subnets), groups
 
-    def _endpoints(
-        self, vpc: ec2.IVpc, subnets: list[ec2.ISubnet], groups: list[ec2.ISecurityGroup]
-    ) -> None:
+    def _endpoints(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection | None) -> None:
         """Private subnets without NAT still reach Secrets Manager (credentials) and SQS
         (ChangeMessageVisibility) through interface endpoints reachable only from the function."""
         endpoint_group = ec2.SecurityGroup(
@@ -254,10 +282,9 @@ class RecorderFunction(Construct):
             allow_all_outbound=False,
             description="size-recorder VPC endpoints: HTTPS from the function only",
         )
-        for group in groups:
-            endpoint_group.add_ingress_rule(
-                group, ec2.Port.tcp(443), "HTTPS from the size-recorder function"
-            )
+        endpoint_group.connections.allow_from(
+            self.function, ec2.Port.tcp(443), "HTTPS from the size-recorder function"
+        )
         for name, service in (
             ("SecretsManagerEndpoint", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
             ("SqsEndpoint", ec2.InterfaceVpcEndpointAwsService.SQS),
@@ -268,12 +295,16 @@ class RecorderFunction(Construct):
                     name,
                     vpc=vpc,
                     service=service,
-                    subnets=ec2.SubnetSelection(subnets=subnets),
+                    subnets=subnets,
                     security_groups=[endpoint_group],
                     private_dns_enabled=True,
                     open=False,
                 )
             )
+
+
+def _optional_list(items: Sequence[Any] | None) -> list[Any] | None:
+    return None if items is None else list(items)
 
 
 class RecorderAlarms(Construct):
@@ -291,8 +322,8 @@ class RecorderAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.alarm_topic: sns.ITopic
-        if props.alarm_topic_arn is not None:
-            self.alarm_topic = sns.Topic.from_topic_arn(self, "Topic", props.alarm_topic_arn)
+        if props.alarm_topic is not None:
+            self.alarm_topic = props.alarm_topic
         else:
             topic = sns.Topic(self, "Topic", display_name="size-recorder alarms", enforce_ssl=True)
             if props.alarm_email is not None:
@@ -420,14 +451,144 @@ class RecorderAlarms(Construct):
         )
 
 
-class SizeRecorder(Construct):
-    """Records the size of every upload to a bucket in the Postgres row that names it."""
+def key_matchers(prefixes: Sequence[str], suffix: str | None) -> list[dict[str, str]]:
+    """EventBridge content filters on `detail.object.key`, one per prefix (any may match);
+    [] when every key matches. A prefix and a suffix together need a wildcard pattern."""
+    if not suffix and all(prefix == "" for prefix in prefixes):
+        return []
+    matchers = []
+    for prefix in prefixes:
+        if not suffix:
+            matchers.append({"prefix": prefix})
+        elif not prefix:
+            matchers.append({"suffix": suffix})
+        else:
+            matchers.append(
+                {"wildcard": f"{_wildcard_literal(prefix)}*{_wildcard_literal(suffix)}"}
+            )
+    return matchers
 
-    def __init__(self, scope: Construct, id: str, *, props: SizeRecorderProps) -> None:
+
+def _wildcard_literal(text: str) -> str:
+    """`text` matched literally inside an EventBridge wildcard (a token goes in as it is)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*") if resolved(text) else text
+
+
+class SizeRecorder(Construct):
+    """Records the size of every upload to a bucket in the Postgres row that names it.
+
+    Every keyword is a field of `SizeRecorderProps`, documented there and in docs/deploy.md's
+    props table, and checked as a whole before anything is made.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket: s3.IBucket | None = None,
+        bucket_props: Mapping[str, Any] | None = None,
+        noncurrent_version_expiration_days: int = 0,
+        event_source: EventSource | None = None,
+        notification_prefix: str | None = None,
+        notification_suffix: str | None = None,
+        allow_unfiltered_notification: bool = False,
+        table: str | None = None,
+        key_column: str | None = None,
+        size_column: str | None = None,
+        sequencer_column: str | None = None,
+        key_prefix: str = "",
+        targets: Sequence[RecorderTarget] | None = None,
+        database_secret: secretsmanager.ISecret | None = None,
+        statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS,
+        connect_timeout_seconds: int = c.DEFAULT_CONNECT_TIMEOUT_S,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        vpc_endpoints: bool = True,
+        architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+        memory_size_mb: int = 256,
+        function_timeout_seconds: int = c.DEFAULT_FUNCTION_TIMEOUT_S,
+        log_retention_days: int = 30,
+        log_level: str = "INFO",
+        unmatched_retry_base_seconds: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S,
+        unmatched_retry_max_seconds: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S,
+        function_props: Mapping[str, Any] | None = None,
+        batch_size: int = c.DEFAULT_BATCH_SIZE,
+        max_batching_window_seconds: int = c.DEFAULT_BATCH_WINDOW_S,
+        max_concurrency: int = c.DEFAULT_MAX_CONCURRENCY,
+        max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT,
+        visibility_timeout_seconds: int | None = None,
+        queue_retention_days: int = 4,
+        queue_props: Mapping[str, Any] | None = None,
+        dead_letter_queue_props: Mapping[str, Any] | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        alarm_email: str | None = None,
+        oldest_message_age_alarm_seconds: int = 900,
+        unmatched_alarm_threshold: int = 50,
+        invalid_alarm_threshold: int = 1,
+        errors_alarm_threshold: int = 1,
+        throttles_alarm_threshold: int = 1,
+    ) -> None:
         super().__init__(scope, id)
+        # Spelled out, as jsii spells out every construct's props, so that type checkers and
+        # help() see each keyword; a test holds this list to SizeRecorderProps' fields.
+        props = SizeRecorderProps(
+            bucket=bucket,
+            bucket_props=bucket_props,
+            noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+            event_source=event_source,
+            notification_prefix=notification_prefix,
+            notification_suffix=notification_suffix,
+            allow_unfiltered_notification=allow_unfiltered_notification,
+            table=table,
+            key_column=key_column,
+            size_column=size_column,
+            sequencer_column=sequencer_column,
+            key_prefix=key_prefix,
+            targets=targets,
+            database_secret=database_secret,
+            statement_timeout_ms=statement_timeout_ms,
+            connect_timeout_seconds=connect_timeout_seconds,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            vpc_endpoints=vpc_endpoints,
+            architecture=architecture,
+            memory_size_mb=memory_size_mb,
+            function_timeout_seconds=function_timeout_seconds,
+            log_retention_days=log_retention_days,
+            log_level=log_level,
+            unmatched_retry_base_seconds=unmatched_retry_base_seconds,
+            unmatched_retry_max_seconds=unmatched_retry_max_seconds,
+            function_props=function_props,
+            batch_size=batch_size,
+            max_batching_window_seconds=max_batching_window_seconds,
+            max_concurrency=max_concurrency,
+            max_receive_count=max_receive_count,
+            visibility_timeout_seconds=visibility_timeout_seconds,
+            queue_retention_days=queue_retention_days,
+            queue_props=queue_props,
+            dead_letter_queue_props=dead_letter_queue_props,
+            alarm_topic=alarm_topic,
+            alarm_email=alarm_email,
+            oldest_message_age_alarm_seconds=oldest_message_age_alarm_seconds,
+            unmatched_alarm_threshold=unmatched_alarm_threshold,
+            invalid_alarm_threshold=invalid_alarm_threshold,
+            errors_alarm_threshold=errors_alarm_threshold,
+            throttles_alarm_threshold=throttles_alarm_threshold,
+        )
         validate(props)
         self.props = props
-        storage = RecorderBucket(self, "Storage", props=props)
+        self.event_source = props.effective_event_source
+
+        self.access_log_bucket: s3.Bucket | None = None
+        self.bucket: s3.IBucket
+        if props.bucket is None:
+            storage = RecorderBucket(self, "Storage", props=props)
+            self.bucket, self.access_log_bucket = storage.bucket, storage.access_log_bucket
+        else:
+            self.bucket = props.bucket
         queues = RecorderQueues(self, "Queues", props=props)
         recorder = RecorderFunction(self, "Recorder", props=props, queue=queues.queue)
         alarms = RecorderAlarms(
@@ -438,32 +599,109 @@ class SizeRecorder(Construct):
             dead_letter_queue=queues.dead_letter_queue,
             function=recorder.function,
         )
-        self.bucket = storage.bucket
-        self.access_log_bucket = storage.access_log_bucket
         self.queue = queues.queue
         self.dead_letter_queue = queues.dead_letter_queue
         self.function = recorder.function
+        self.role = recorder.role
         self.log_group = recorder.log_group
         self.endpoints = recorder.endpoints
         self.alarm_topic = alarms.alarm_topic
         self.alarms = alarms.alarms
         self.dashboard = alarms.dashboard
 
-        prefix = props.effective_notification_prefix or None
-        suffix = props.notification_suffix or None
-        filters = (
-            [s3.NotificationKeyFilter(prefix=prefix, suffix=suffix)] if prefix or suffix else []
-        )
-        events = [s3.EventType.OBJECT_CREATED]
-        if props.follows_deletes:
+        # One rule per bucket in EventBridge mode; `event_rule` is the first bucket's.
+        self.event_rules: list[events.Rule] = []
+        self.buckets: list[s3.IBucket] = []
+        self._wire(self.bucket, filter_prefixes(props, self.bucket))
+        if props.bucket is None and self.event_source is EventSource.EVENTBRIDGE:
+            # event_bridge_enabled goes through CDK's notifications resource too.
+            self._acknowledge_notifications_handler()
+        self.event_rule: events.Rule | None = self.event_rules[0] if self.event_rules else None
+
+    def add_bucket(self, bucket: s3.IBucket, *, prefix: str | None = None) -> None:
+        """Send `bucket`'s events under `prefix` (default: the prefixes of the targets that
+        route its objects) to the same queue, the same way as the first bucket's.
+
+        Nothing is granted to the function: it reads events, never the bucket. The queue's
+        policy admits the new source (S3 from this bucket, or this bucket's EventBridge rule).
+        """
+        prefixes = (prefix,) if prefix is not None else filter_prefixes(self.props, bucket)
+        checks = [
+            (
+                bool(prefixes),
+                "no target routes this bucket's objects: add a RecorderTarget without a bucket"
+                " or with this one, or pass prefix=",
+            ),
+            (
+                self.event_source is not EventSource.NOTIFICATION
+                or self.props.allow_unfiltered_notification
+                or "" not in prefixes,
+                unfiltered_notification_why("an added bucket"),
+            ),
+        ]
+        refused = [Problem(("add_bucket",), why) for ok, why in checks if not ok]
+        if refused:
+            raise SizeRecorderConfigError(refused)
+        self._wire(bucket, prefixes)
+
+    def _wire(self, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:
+        self.buckets.append(bucket)
+        if self.event_source is EventSource.NOTIFICATION:
+            self._notify(bucket, prefixes)
+        else:
+            self._route(bucket, prefixes)
+
+    def _notify(self, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:
+        """S3 event notifications, one per event type and prefix (S3 refuses overlapping ones,
+        and `covering_prefixes` left none)."""
+        suffix = self.props.notification_suffix or None
+        types = [s3.EventType.OBJECT_CREATED]
+        if self.props.follows_deletes:
             # A delete sets the row's size to NULL ("unknown"), ordered by its sequencer.
-            events += [
+            types += [
                 s3.EventType.OBJECT_REMOVED_DELETE,
                 s3.EventType.OBJECT_REMOVED_DELETE_MARKER_CREATED,
             ]
-        for event in events:
-            self.bucket.add_event_notification(event, s3n.SqsDestination(self.queue), *filters)
+        destination = s3n.SqsDestination(self.queue)
+        for event_type in types:
+            for prefix in prefixes:
+                filters = (
+                    [s3.NotificationKeyFilter(prefix=prefix or None, suffix=suffix)]
+                    if prefix or suffix
+                    else []
+                )
+                bucket.add_event_notification(event_type, destination, *filters)
         self._acknowledge_notifications_handler()
+
+    def _route(self, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:
+        """An EventBridge rule for this bucket's events, to the queue. CDK scopes the queue
+        policy to the rule (aws:SourceArn); events EventBridge cannot deliver go to the DLQ,
+        where the DeadLetterQueueNotEmpty alarm sees them and replay can send them back."""
+        detail_types = [OBJECT_CREATED, *([OBJECT_DELETED] if self.props.follows_deletes else [])]
+        detail: dict[str, Any] = {"bucket": {"name": [bucket.bucket_name]}}
+        matchers = key_matchers(prefixes, self.props.notification_suffix)
+        if matchers:
+            detail["object"] = {"key": matchers}
+        number = len(self.event_rules) + 1
+        rule = events.Rule(
+            self,
+            "EventRule" if number == 1 else f"EventRule{number}",
+            description="size-recorder: S3 object events of one bucket, to the recorder's queue",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"], detail_type=detail_types, detail=detail
+            ),
+        )
+        rule.add_target(
+            events_targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)
+        )
+        self.event_rules.append(rule)
+        if bucket is not self.bucket or self.props.bucket is not None:
+            Annotations.of(rule).add_info(
+                f"size-recorder: bucket {bucket.bucket_name} must send its events to EventBridge."
+                f" Run `size-recorder enable-eventbridge --bucket {bucket.bucket_name}` once (it"
+                " keeps the bucket's other notifications), or set event_bridge_enabled=True where"
+                " the bucket is defined."
+            )
 
     def _acknowledge_notifications_handler(self) -> None:
         """CDK's own bucket-notifications custom resource, shared by the stack."""

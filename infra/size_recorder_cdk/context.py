@@ -1,62 +1,174 @@
-"""CDK context (`cdk.json` defaults, `-c key=value` overrides) → validated `SizeRecorderProps`.
+"""CDK context (`cdk.json` defaults, `-c key=value` overrides) → the construct's props.
 
-Values from `cdk.json` arrive typed (numbers, booleans, lists); values from `-c` always arrive as
-strings. Both are accepted; an empty string means "not set", so `cdk.json` can list every key.
+Each field of `ContextSettings` is one context key (`size-recorder:` + the field name in
+camelCase): the public contract of `cdk deploy -c ...`. Values from `cdk.json` arrive typed
+(numbers, booleans, lists); values from `-c` always arrive as strings. Both are accepted; an
+empty string means "not set", so `cdk.json` can list every key.
+
+`recorder_props` turns the settings into what `SizeRecorder` takes: names and ids become imported
+CDK objects (`Bucket.from_bucket_name`, `Secret.from_secret_attributes`, `Vpc.from_vpc_attributes`,
+`Topic.from_topic_arn`). Context values are literal strings, so their shape (an ARN, a VPC id) is
+checked here, with the construct's own checks, and every problem is reported at once, naming its
+context key.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Final, Union, get_args, get_origin
 
-from constructs import Node
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct, Node
 
-from size_recorder_cdk.props import (
-    CONTEXT_PREFIX,
-    SizeRecorderConfigError,
-    SizeRecorderProps,
-    context_key,
-    validate,
-)
+from size_recorder import constants as c
+from size_recorder_cdk.construct import acknowledge
+from size_recorder_cdk.errors import Checks, Problem, SizeRecorderConfigError
+from size_recorder_cdk.props import EventSource, RecorderTarget, SizeRecorderProps, problems
 
+CONTEXT_PREFIX: Final = "size-recorder:"
 STACK_NAME_KEY: Final = CONTEXT_PREFIX + "stackName"
 DEFAULT_STACK_NAME: Final = "SizeRecorder"
 
-
-def props_from_context(node: Node) -> SizeRecorderProps:
-    """Read every `size-recorder:*` context key below `node` and validate the result."""
-    return props_from_mapping(node.get_all_context())
+ARCHITECTURES: Final = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
-def props_from_mapping(values: Mapping[str, Any]) -> SizeRecorderProps:
-    """Build props from `{context key: raw value}`; unknown `size-recorder:` keys are errors."""
-    hints = typing.get_type_hints(SizeRecorderProps)
-    known = {context_key(f.name) for f in fields(SizeRecorderProps)} | {STACK_NAME_KEY}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextSettings:
+    """The context keys and their defaults (cdk.json lists each with exactly this default)."""
+
+    # Bucket: a new, hardened one unless an existing bucket is named.
+    existing_bucket_name: str | None = None
+    notification_prefix: str | None = None  # default: the targets' prefixes
+    notification_suffix: str | None = None
+    noncurrent_version_expiration_days: int = 0  # new bucket only; 0 keeps old versions
+    event_source: str | None = None  # default: notification (new bucket), eventbridge (existing)
+    allow_unfiltered_notification: bool = False
+
+    # Target: one table, or SIZE_RECORDER_TARGETS. None leaves the recorder's own default.
+    table: str | None = None
+    key_column: str | None = None
+    size_column: str | None = None
+    sequencer_column: str | None = None
+    key_prefix: str = ""
+    targets: str | None = None  # JSON list of target objects, as SIZE_RECORDER_TARGETS
+
+    # Database.
+    db_secret_arn: str | None = None
+    db_secret_kms_key_arn: str | None = None
+    statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
+    connect_timeout_seconds: int = c.DEFAULT_CONNECT_TIMEOUT_S
+
+    # Network: no VPC, or all three ids.
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    vpc_endpoints: bool = True
+
+    # Function.
+    architecture: str = "arm64"
+    memory_size_mb: int = 256
+    function_timeout_seconds: int = c.DEFAULT_FUNCTION_TIMEOUT_S
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    unmatched_retry_base_seconds: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S
+    unmatched_retry_max_seconds: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S
+
+    # Queue and event source.
+    batch_size: int = c.DEFAULT_BATCH_SIZE
+    max_batching_window_seconds: int = c.DEFAULT_BATCH_WINDOW_S
+    max_concurrency: int = c.DEFAULT_MAX_CONCURRENCY
+    max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
+    visibility_timeout_seconds: int | None = None  # default: 6 x timeout + window
+    queue_retention_days: int = 4
+
+    # Alarms.
+    alarm_email: str | None = None
+    alarm_topic_arn: str | None = None
+    oldest_message_age_alarm_seconds: int = 900
+    unmatched_alarm_threshold: int = 50
+    invalid_alarm_threshold: int = 1
+    errors_alarm_threshold: int = 1
+    throttles_alarm_threshold: int = 1
+
+
+def context_key(name: str) -> str:
+    """The context key of a setting: `batch_size` → `size-recorder:batchSize`."""
+    head, *rest = name.split("_")
+    return CONTEXT_PREFIX + head + "".join(part.capitalize() for part in rest)
+
+
+def setting_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(ContextSettings))
+
+
+# The props a context key becomes under another name (the object instead of its name or id);
+# every other setting is the prop of the same name.
+PROP_OF_SETTING: Final = {
+    "existing_bucket_name": "bucket",
+    "db_secret_arn": "database_secret",
+    "db_secret_kms_key_arn": "database_secret",
+    "vpc_id": "vpc",
+    "subnet_ids": "vpc_subnets",
+    "security_group_ids": "security_groups",
+    "alarm_topic_arn": "alarm_topic",
+}
+_SETTING_OF_PROP: Final = {
+    prop: setting for setting, prop in PROP_OF_SETTING.items() if setting != "db_secret_kms_key_arn"
+}
+
+
+def name_setting(name: str) -> str:
+    """How the stack's errors name a setting or a prop: by its context key."""
+    setting = _SETTING_OF_PROP.get(name, name)
+    return repr(context_key(setting)) if setting in setting_names() else name
+
+
+def settings_from_context(node: Node) -> ContextSettings:
+    """Read every `size-recorder:*` context key below `node`."""
+    return settings_from_mapping(node.get_all_context())
+
+
+def settings_from_mapping(values: Mapping[str, Any]) -> ContextSettings:
+    """Settings from `{context key: raw value}`; unknown `size-recorder:` keys are errors."""
+    hints = typing.get_type_hints(ContextSettings)
+    known = {context_key(name) for name in setting_names()} | {STACK_NAME_KEY}
     unknown = sorted(k for k in values if k.startswith(CONTEXT_PREFIX) and k not in known)
     if unknown:
         raise SizeRecorderConfigError(
-            f"unknown context key(s) {', '.join(map(repr, unknown))};"
-            f" known keys: {', '.join(sorted(known))}"
+            [
+                Problem(
+                    tuple(unknown),
+                    f"unknown context key(s); known keys: {', '.join(sorted(known))}",
+                )
+            ],
+            name=repr,
         )
     kwargs: dict[str, Any] = {}
-    for f in fields(SizeRecorderProps):
-        key = context_key(f.name)
+    found: list[Problem] = []
+    for name in setting_names():
+        key = context_key(name)
         if key not in values:
             continue
-        raw = values[key]
         try:
-            parsed = _parse(raw, hints[f.name], json_text=f.name == "targets")
+            parsed = _parse(values[key], hints[name], json_text=name == "targets")
         except ValueError as exc:
-            raise SizeRecorderConfigError(f"context key {key!r}: {exc}") from None
+            found.append(Problem((name,), str(exc)))
+            continue
         if parsed is not _UNSET:
-            kwargs[f.name] = parsed
-    props = SizeRecorderProps(**kwargs)
-    validate(props)
-    return props
+            kwargs[name] = parsed
+    if found:
+        raise SizeRecorderConfigError(found, name=name_setting)
+    return ContextSettings(**kwargs)
 
 
 def stack_name_from_context(node: Node) -> str:
@@ -64,8 +176,195 @@ def stack_name_from_context(node: Node) -> str:
     if name is None or name == "":
         return DEFAULT_STACK_NAME
     if not isinstance(name, str):
-        raise SizeRecorderConfigError(f"context key {STACK_NAME_KEY!r} must be a string")
+        raise SizeRecorderConfigError([Problem((STACK_NAME_KEY,), "must be a string")], name=repr)
     return name
+
+
+# --- Settings → props --------------------------------------------------------------------
+
+_SECRET_ARN = re.compile(
+    # `!` appears in RDS-managed secrets' names (`rds!db-...`, `rds!cluster-...`).
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+-[A-Za-z0-9]{6}"
+)
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+_SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+# (setting, pattern, what it must be): checked wherever the setting is set.
+_FORMATS: Final = (
+    ("existing_bucket_name", _BUCKET_NAME, "an S3 bucket name"),
+    ("db_secret_arn", _SECRET_ARN, "a complete secret ARN (ending in -XXXXXX)"),
+    ("db_secret_kms_key_arn", _KMS_KEY_ARN, "a KMS key ARN"),
+    ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
+    ("subnet_ids", _SUBNET_ID, "subnet ids (subnet-0123456789abcdef0)"),
+    ("security_group_ids", _SECURITY_GROUP_ID, "security group ids (sg-0123456789abcdef0)"),
+    ("alarm_email", _EMAIL, "an email address"),
+    ("alarm_topic_arn", _TOPIC_ARN, "an SNS topic ARN"),
+)
+_TARGET_FIELDS: Final = frozenset(
+    {"bucket", "prefix", "table", "key_column", "size_column", "sequencer_column"}
+)
+
+
+def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any]:
+    """The keywords of `SizeRecorder` for these settings, with the named resources imported
+    under `scope`. Raises `SizeRecorderConfigError` with every problem, naming context keys."""
+    checks = Checks()
+    for name, pattern, what in _FORMATS:
+        value = getattr(settings, name)
+        values = value if isinstance(value, tuple) else () if value is None else (value,)
+        wrong = [v for v in values if not pattern.fullmatch(v)]
+        checks.need(not wrong, name, why=f"not {what}: {', '.join(map(repr, wrong))}")
+    s = settings
+    if s.vpc_id is not None:
+        checks.need(bool(s.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets")
+        checks.need(
+            bool(s.security_group_ids),
+            "security_group_ids",
+            "vpc_id",
+            why="a VPC needs the security group(s) that may reach the database",
+        )
+    else:
+        checks.need(
+            not s.subnet_ids and not s.security_group_ids,
+            "vpc_id",
+            "subnet_ids",
+            "security_group_ids",
+            why="subnets and security groups need a VPC id",
+        )
+    checks.need(
+        s.architecture in ARCHITECTURES,
+        "architecture",
+        why=f"must be one of {', '.join(ARCHITECTURES)}, got {s.architecture!r}",
+    )
+    sources = {source.value for source in EventSource}
+    checks.need(
+        s.event_source is None or s.event_source in sources,
+        "event_source",
+        why=f"must be one of {', '.join(sorted(sources))}, got {s.event_source!r}",
+    )
+    flagged = {name for problem in checks.found for name in problem.props}
+
+    imported = Construct(scope, "Imported")
+    bucket = None
+    if s.existing_bucket_name is not None and "existing_bucket_name" not in flagged:
+        bucket = s3.Bucket.from_bucket_name(imported, "Bucket", s.existing_bucket_name)
+    targets = None
+    if s.targets is not None:
+        try:
+            targets = _targets(imported, s.targets, bucket)
+        except ValueError as exc:
+            checks.need(False, "targets", why=str(exc))
+            flagged.add("targets")
+
+    plain = {
+        name: getattr(s, name)
+        for name in setting_names()
+        if name not in PROP_OF_SETTING and name not in {"targets", "architecture", "event_source"}
+    }
+    kwargs: dict[str, Any] = {
+        **plain,
+        "bucket": bucket,
+        "targets": targets,
+        "database_secret": None
+        if {"db_secret_arn", "db_secret_kms_key_arn"} & flagged
+        else _secret(imported, s),
+        "alarm_topic": None
+        if s.alarm_topic_arn is None or "alarm_topic_arn" in flagged
+        else sns.Topic.from_topic_arn(imported, "AlarmTopic", s.alarm_topic_arn),
+        "event_source": None if "event_source" in flagged else s.event_source,
+    }
+    if "architecture" not in flagged:
+        kwargs["architecture"] = ARCHITECTURES[s.architecture]
+    if s.vpc_id is not None and not {"vpc_id", "subnet_ids", "security_group_ids"} & flagged:
+        kwargs.update(_network(imported, s))
+
+    # The construct's own checks, less those about a setting already reported as malformed.
+    flagged_props = flagged | {PROP_OF_SETTING.get(name, name) for name in flagged}
+    found = checks.found + [
+        problem
+        for problem in problems(SizeRecorderProps(**kwargs))
+        if not flagged_props & set(problem.props)
+    ]
+    if found:
+        raise SizeRecorderConfigError(found, name=name_setting)
+    return kwargs
+
+
+def _secret(scope: Construct, s: ContextSettings) -> secretsmanager.ISecret | None:
+    if s.db_secret_arn is None:
+        return None
+    key = (
+        None
+        if s.db_secret_kms_key_arn is None
+        else kms.Key.from_key_arn(scope, "DatabaseSecretKey", s.db_secret_kms_key_arn)
+    )
+    return secretsmanager.Secret.from_secret_attributes(
+        scope, "DatabaseSecret", secret_complete_arn=s.db_secret_arn, encryption_key=key
+    )
+
+
+def _network(scope: Construct, s: ContextSettings) -> dict[str, Any]:
+    """The VPC, subnets and groups from their ids, so synth needs no lookup (the AZ list is
+    unused once the subnets are explicit)."""
+    assert s.vpc_id is not None
+    vpc = ec2.Vpc.from_vpc_attributes(scope, "Vpc", vpc_id=s.vpc_id, availability_zones=["unused"])
+    subnets = [
+        ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet_id)
+        for i, subnet_id in enumerate(s.subnet_ids)
+    ]
+    for subnet in subnets:
+        acknowledge(
+            subnet,
+            "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+            "Subnets are given by id only; nothing in this stack reads their route table.",
+        )
+    return {
+        "vpc": vpc,
+        "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
+        # Imported immutable: the team owns these groups (and their rule to the database).
+        "security_groups": [
+            ec2.SecurityGroup.from_security_group_id(scope, f"SecurityGroup{i}", sg, mutable=False)
+            for i, sg in enumerate(s.security_group_ids)
+        ],
+    }
+
+
+def _targets(scope: Construct, text: str, bucket: s3.IBucket | None) -> list[RecorderTarget]:
+    """RecorderTargets from the context's JSON list; a target's bucket is imported by name (the
+    existing bucket's own import when it names that one)."""
+    try:
+        items = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise ValueError("must be a JSON list of target objects")
+    targets = []
+    for index, item in enumerate(items):
+        where = f"entry {index}"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} is not a JSON object")
+        unknown = sorted(set(item) - _TARGET_FIELDS)
+        if unknown:
+            raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}")
+        if not all(isinstance(value, str) for value in item.values()):
+            raise ValueError(f"{where}: every field is a string")
+        if "table" not in item:
+            raise ValueError(f"{where} has no 'table'")
+        name = item.pop("bucket", None)
+        target_bucket = None
+        if name:
+            target_bucket = (
+                bucket
+                if bucket is not None and name == bucket.bucket_name
+                else s3.Bucket.from_bucket_name(scope, f"TargetBucket{index}", name)
+            )
+        targets.append(RecorderTarget(bucket=target_bucket, **item))
+    return targets
 
 
 _UNSET: Final = object()

@@ -1,17 +1,28 @@
-"""Everything a platform team can change about a size-recorder deployment, in one frozen value.
+"""What a team can set on a `SizeRecorder`, as one frozen value, and the checks run on it.
 
-Each field is one CDK context key (`size-recorder:` + the field name in camelCase) when the stack
-reads it from `cdk.json` or `-c key=value`, and one keyword of `SizeRecorderProps` when a team drops
-the construct into its own app. `validate()` checks the whole set at once, so a missing or
-contradictory value fails synth with a message naming the context key, not deep inside CDK.
+Props take CDK objects (`IBucket`, `ISecret`, `IVpc`, `ITopic`), never their names, so a bucket,
+secret, VPC or topic made in the same app flows in as tokens. Every check that needs a concrete
+value runs only when the value is resolved (`Token.is_unresolved`); the rest is left to
+CloudFormation and to the recorder's own start-up check. `problems()` reports everything wrong at
+once, each problem naming its props, so a mistake fails synth with a readable list instead of a
+stack trace from deep inside CDK or a deploy that rolls back.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, fields
-from typing import Final, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any, Final
 
+from aws_cdk import Token, Tokenization
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from aws_lambda_powertools.shared.constants import (
     METRICS_NAMESPACE_ENV,
     POWERTOOLS_LOG_LEVEL_ENV,
@@ -19,24 +30,10 @@ from aws_lambda_powertools.shared.constants import (
 )
 
 from size_recorder import constants as c
-from size_recorder.constants import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_BATCH_WINDOW_S,
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_FUNCTION_TIMEOUT_S,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_RECEIVE_COUNT,
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    DEFAULT_UNMATCHED_RETRY_BASE_S,
-    DEFAULT_UNMATCHED_RETRY_MAX_S,
-    DLQ_RETENTION_DAYS,
-)
 from size_recorder.core.config import ConfigError, Settings
-
-CONTEXT_PREFIX: Final = "size-recorder:"
-
-Architecture = Literal["arm64", "x86_64"]
-ARCHITECTURES: Final[tuple[Architecture, ...]] = ("arm64", "x86_64")
+from size_recorder_cdk import overrides
+from size_recorder_cdk.bundling import PLATFORMS
+from size_recorder_cdk.errors import Checks, Problem, SizeRecorderConfigError
 
 # SQS and Lambda limits the template would otherwise only hit at deploy time.
 MAX_VISIBILITY_TIMEOUT_S: Final = 43_200
@@ -45,145 +42,273 @@ MIN_MAX_RECEIVE_COUNT: Final = 5
 STATEMENT_TIMEOUT_SHARE: Final = 0.5
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS: Final = frozenset(
-    {
-        1,
-        3,
-        5,
-        7,
-        14,
-        30,
-        60,
-        90,
-        120,
-        150,
-        180,
-        365,
-        400,
-        545,
-        731,
-        1096,
-        1827,
-        2192,
-        2557,
-        2922,
-        3288,
-        3653,
-    }
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731}
+    | {1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
-
-_SECRET_ARN = re.compile(
-    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
-)
-_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?")
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
-_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
-_SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# Key prefixes whose characters S3 never URL-encodes in an event, so a filter on them matches the
+# key as S3 notifications and EventBridge both carry it. Other characters (a space is `+` in an
+# event) need the prefix in its encoded form, which only the team can vouch for.
+_PLAIN_PREFIX = re.compile(r"[A-Za-z0-9/._-]*")
 
 
-# Which setting feeds which of the recorder's variables, to name the key in the recorder's errors.
-_ENV_SETTINGS: Final = {
-    c.ENV_TARGETS: "targets",
-    c.ENV_TABLE: "table",
-    c.ENV_KEY_COLUMN: "key_column",
-    c.ENV_SIZE_COLUMN: "size_column",
-    c.ENV_SEQUENCER_COLUMN: "sequencer_column",
-    c.ENV_KEY_PREFIX: "key_prefix",
-    c.ENV_STATEMENT_TIMEOUT_MS: "statement_timeout_ms",
-    c.ENV_CONNECT_TIMEOUT_S: "connect_timeout_seconds",
-}
+class EventSource(StrEnum):
+    """How the bucket's events reach the queue."""
+
+    NOTIFICATION = "notification"  # S3 event notifications, written into the bucket's config
+    EVENTBRIDGE = "eventbridge"  # an EventBridge rule; the bucket must have EventBridge on
 
 
-# (setting, pattern, what it must be): checked wherever the setting is set.
-_FORMATS: Final = (
-    ("existing_bucket_name", _BUCKET_NAME, "an S3 bucket name"),
-    ("db_secret_arn", _SECRET_ARN, "a complete secret ARN (ending in -XXXXXX)"),
-    ("db_secret_kms_key_arn", _KMS_KEY_ARN, "a KMS key ARN"),
-    ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
-    ("subnet_ids", _SUBNET_ID, "subnet ids (subnet-0123456789abcdef0)"),
-    ("security_group_ids", _SECURITY_GROUP_ID, "security group ids (sg-0123456789abcdef0)"),
-    ("alarm_email", _EMAIL, "an email address"),
-    ("alarm_topic_arn", _TOPIC_ARN, "an SNS topic ARN"),
-)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecorderTarget:
+    """Objects under `prefix` (of `bucket`, or of every bucket when None) are recorded in `table`.
+
+    One entry of SIZE_RECORDER_TARGETS; a column left None takes the recorder's default.
+    """
+
+    table: str
+    prefix: str = ""
+    key_column: str | None = None
+    size_column: str | None = None
+    sequencer_column: str | None = None
+    bucket: s3.IBucket | None = None
+
+    def to_json(self) -> dict[str, str]:
+        """The SIZE_RECORDER_TARGETS entry: only what is set, so the recorder's defaults apply."""
+        entry = {
+            "bucket": None if self.bucket is None else self.bucket.bucket_name,
+            "prefix": self.prefix or None,
+            "table": self.table,
+            "key_column": self.key_column,
+            "size_column": self.size_column,
+            "sequencer_column": self.sequencer_column,
+        }
+        return {name: value for name, value in entry.items() if value is not None}
 
 
-class SizeRecorderConfigError(ValueError):
-    """A size-recorder setting is missing, malformed or contradicts another one."""
-
-
-def context_key(name: str) -> str:
-    """The context key of a `SizeRecorderProps` field: `batch_size` → `size-recorder:batchSize`."""
-    head, *rest = name.split("_")
-    return CONTEXT_PREFIX + head + "".join(part.capitalize() for part in rest)
-
-
-def _named(*names: str) -> str:
-    return " and ".join(f"{context_key(name)!r} (prop {name})" for name in names)
+def _doc(text: str, *, default: str | None = None) -> dict[str, str]:
+    """Field metadata for docs/deploy.md's props table (`default` when repr says too little)."""
+    return {"doc": text} if default is None else {"doc": text, "default": default}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SizeRecorderProps:
-    """Settings of one size-recorder deployment; every field has a secure, working default
-    except the two that only the platform team knows: the target table and the database secret.
-    """
+    """Every keyword of `SizeRecorder`, in the order of the props table. Only the database secret
+    and the target table have no working default: nobody but the platform team knows them."""
 
-    # Bucket: a new, hardened one unless an existing bucket is named.
-    existing_bucket_name: str | None = None
-    notification_prefix: str | None = None  # default: key_prefix
-    notification_suffix: str | None = None
-    noncurrent_version_expiration_days: int = 0  # new bucket only; 0 keeps old versions
-
-    # Target: one table, or SIZE_RECORDER_TARGETS. None leaves the recorder's own default.
-    table: str | None = None
-    key_column: str | None = None
-    size_column: str | None = None
-    sequencer_column: str | None = None
-    key_prefix: str = ""
-    targets: str | None = None  # JSON list, passed through as SIZE_RECORDER_TARGETS
-
+    # Bucket.
+    bucket: s3.IBucket | None = field(
+        default=None,
+        metadata=_doc(
+            "an existing bucket (imported, or made elsewhere in your app); none: a new, hardened,"
+            " versioned bucket with access logs",
+            default="none: a new bucket",
+        ),
+    )
+    bucket_props: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_doc(
+            "new bucket only: `s3.Bucket` keywords merged over the secure defaults (encryption,"
+            " SSL, public access and EventBridge cannot be turned off)"
+        ),
+    )
+    noncurrent_version_expiration_days: int = field(
+        default=0,
+        metadata=_doc(
+            "new bucket only: delete noncurrent versions after this many days", default="`0` (keep)"
+        ),
+    )
+    event_source: EventSource | None = field(
+        default=None,
+        metadata=_doc(
+            "`notification` (S3 event notifications) or `eventbridge` (an EventBridge rule)",
+            default="notification for a new bucket, eventbridge for an existing one",
+        ),
+    )
+    notification_prefix: str | None = field(
+        default=None,
+        metadata=_doc(
+            "only objects under this prefix send events, in the form S3 puts in events (a"
+            " space is `+`)",
+            default="the targets' prefixes",
+        ),
+    )
+    notification_suffix: str | None = field(
+        default=None, metadata=_doc("only objects with this suffix send events")
+    )
+    allow_unfiltered_notification: bool = field(
+        default=False,
+        metadata=_doc(
+            "let `notification` send every object of an existing bucket (no prefix): only when"
+            " the bucket has no other ObjectCreated notification, which S3 would refuse"
+        ),
+    )
+    # Target: one table, or several.
+    table: str | None = field(
+        default=None,
+        metadata=_doc("`SIZE_RECORDER_TABLE`", default="**required** unless `targets`"),
+    )
+    key_column: str | None = field(
+        default=None,
+        metadata=_doc("`SIZE_RECORDER_KEY_COLUMN`", default="the recorder's (`file`)"),
+    )
+    size_column: str | None = field(
+        default=None,
+        metadata=_doc("`SIZE_RECORDER_SIZE_COLUMN`", default="the recorder's (`size_bytes`)"),
+    )
+    sequencer_column: str | None = field(
+        default=None,
+        metadata=_doc(
+            "`SIZE_RECORDER_SEQUENCER_COLUMN`; with it, deletes are sent to the recorder too"
+        ),
+    )
+    key_prefix: str = field(default="", metadata=_doc("`SIZE_RECORDER_KEY_PREFIX`"))
+    targets: Sequence[RecorderTarget] | None = field(
+        default=None,
+        metadata=_doc(
+            "several targets (`RecorderTarget`), as `SIZE_RECORDER_TARGETS`; replaces the five"
+            " props above"
+        ),
+    )
     # Database.
-    db_secret_arn: str | None = None
-    db_secret_kms_key_arn: str | None = None
-    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
-    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_S
-
-    # Network: no VPC, or all three ids.
-    vpc_id: str | None = None
-    subnet_ids: tuple[str, ...] = ()
-    security_group_ids: tuple[str, ...] = ()
-    vpc_endpoints: bool = True
-
+    database_secret: secretsmanager.ISecret | None = field(
+        default=None,
+        metadata=_doc(
+            "the credentials secret (RDS JSON shape); the function may read it (and decrypt it"
+            " through Secrets Manager)",
+            default="**required**",
+        ),
+    )
+    statement_timeout_ms: int = field(
+        default=c.DEFAULT_STATEMENT_TIMEOUT_MS,
+        metadata=_doc("`SIZE_RECORDER_STATEMENT_TIMEOUT_MS`; at most half the function timeout"),
+    )
+    connect_timeout_seconds: int = field(
+        default=c.DEFAULT_CONNECT_TIMEOUT_S,
+        metadata=_doc("`SIZE_RECORDER_CONNECT_TIMEOUT_S`; under the function timeout"),
+    )
+    # Network.
+    vpc: ec2.IVpc | None = field(
+        default=None, metadata=_doc("place the function in this VPC", default="none: no VPC")
+    )
+    vpc_subnets: ec2.SubnetSelection | None = field(
+        default=None,
+        metadata=_doc("the function's subnets in `vpc`", default="the VPC's private subnets"),
+    )
+    security_groups: Sequence[ec2.ISecurityGroup] | None = field(
+        default=None,
+        metadata=_doc(
+            "the function's security groups; allow them to reach the database",
+            default="a new group (`recorder.function.connections`)",
+        ),
+    )
+    vpc_endpoints: bool = field(
+        default=True,
+        metadata=_doc(
+            "with a VPC: Secrets Manager and SQS interface endpoints that only the function may"
+            " reach"
+        ),
+    )
     # Function.
-    architecture: Architecture = "arm64"
-    memory_size_mb: int = 256
-    function_timeout_seconds: int = DEFAULT_FUNCTION_TIMEOUT_S
-    log_retention_days: int = 30
-    log_level: str = "INFO"
-    unmatched_retry_base_seconds: int = DEFAULT_UNMATCHED_RETRY_BASE_S
-    unmatched_retry_max_seconds: int = DEFAULT_UNMATCHED_RETRY_MAX_S
-
+    architecture: lambda_.Architecture = field(
+        default=lambda_.Architecture.ARM_64,
+        metadata=_doc("`ARM_64` or `X86_64`; the bundle follows", default="`ARM_64`"),
+    )
+    memory_size_mb: int = field(default=256, metadata=_doc("128 to 10,240"))
+    function_timeout_seconds: int = field(
+        default=c.DEFAULT_FUNCTION_TIMEOUT_S, metadata=_doc("1 to 900")
+    )
+    log_retention_days: int = field(
+        default=30, metadata=_doc("one of CloudWatch Logs' retention periods")
+    )
+    log_level: str = field(default="INFO", metadata=_doc("`POWERTOOLS_LOG_LEVEL`"))
+    unmatched_retry_base_seconds: int = field(
+        default=c.DEFAULT_UNMATCHED_RETRY_BASE_S,
+        metadata=_doc("`SIZE_RECORDER_UNMATCHED_RETRY_BASE_S`"),
+    )
+    unmatched_retry_max_seconds: int = field(
+        default=c.DEFAULT_UNMATCHED_RETRY_MAX_S,
+        metadata=_doc("`SIZE_RECORDER_UNMATCHED_RETRY_MAX_S`"),
+    )
+    function_props: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_doc(
+            "`lambda.Function` keywords merged over the defaults (`environment` is added to the"
+            " recorder's); what the props above set cannot be overridden"
+        ),
+    )
     # Queue and event source.
-    batch_size: int = DEFAULT_BATCH_SIZE
-    max_batching_window_seconds: int = DEFAULT_BATCH_WINDOW_S
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
-    visibility_timeout_seconds: int | None = None  # default: 6 x timeout + window
-    queue_retention_days: int = 4
-
+    batch_size: int = field(
+        default=c.DEFAULT_BATCH_SIZE,
+        metadata=_doc("messages per invocation, 1 to 10,000 (above 10 needs a batching window)"),
+    )
+    max_batching_window_seconds: int = field(
+        default=c.DEFAULT_BATCH_WINDOW_S, metadata=_doc("0 to 300")
+    )
+    max_concurrency: int = field(
+        default=c.DEFAULT_MAX_CONCURRENCY,
+        metadata=_doc(
+            "event source maximum concurrency (2 to 1,000): at most this many Postgres connections"
+        ),
+    )
+    max_receive_count: int = field(
+        default=c.DEFAULT_MAX_RECEIVE_COUNT,
+        metadata=_doc("receives before a message moves to the DLQ (at least 5)"),
+    )
+    visibility_timeout_seconds: int | None = field(
+        default=None,
+        metadata=_doc(
+            "may only be raised, up to 43,200; required when the timeout or window is a token",
+            default=f"6 x timeout + window (`{c.DEFAULT_VISIBILITY_TIMEOUT_S}`)",
+        ),
+    )
+    queue_retention_days: int = field(default=4, metadata=_doc("below the DLQ's 14 days"))
+    queue_props: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_doc(
+            "`sqs.Queue` keywords for the source queue, merged over the defaults (encryption"
+            " and SSL cannot be turned off)"
+        ),
+    )
+    dead_letter_queue_props: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_doc(
+            "`sqs.Queue` keywords for the DLQ, merged over the defaults (encryption and SSL"
+            " cannot be turned off; retention stays 14 days)"
+        ),
+    )
     # Alarms.
-    alarm_email: str | None = None
-    alarm_topic_arn: str | None = None
-    oldest_message_age_alarm_seconds: int = 900
-    unmatched_alarm_threshold: int = 50
-    invalid_alarm_threshold: int = 1
-    errors_alarm_threshold: int = 1
-    throttles_alarm_threshold: int = 1
+    alarm_topic: sns.ITopic | None = field(
+        default=None,
+        metadata=_doc("publish alarms to this topic", default="none: a new topic"),
+    )
+    alarm_email: str | None = field(
+        default=None,
+        metadata=_doc("subscribe this address to the new topic (not with `alarm_topic`)"),
+    )
+    oldest_message_age_alarm_seconds: int = field(
+        default=900, metadata=_doc("`QueueOldestMessage` threshold")
+    )
+    unmatched_alarm_threshold: int = field(
+        default=50, metadata=_doc("`RecordsUnmatched` threshold (per 15 minutes)")
+    )
+    invalid_alarm_threshold: int = field(
+        default=1, metadata=_doc("`RecordsInvalid` threshold (per 5 minutes)")
+    )
+    errors_alarm_threshold: int = field(
+        default=1, metadata=_doc("`FunctionErrors` threshold (per 5 minutes)")
+    )
+    throttles_alarm_threshold: int = field(
+        default=1, metadata=_doc("`FunctionThrottles` threshold (per 5 minutes)")
+    )
 
     @property
-    def effective_notification_prefix(self) -> str:
-        return self.key_prefix if self.notification_prefix is None else self.notification_prefix
+    def effective_event_source(self) -> EventSource:
+        """An existing bucket defaults to EventBridge: a queue notification on it may overlap
+        the notifications it already has, and S3 then refuses the whole configuration."""
+        if self.event_source is not None:
+            return EventSource(self.event_source)
+        return EventSource.NOTIFICATION if self.bucket is None else EventSource.EVENTBRIDGE
 
     @property
     def effective_visibility_timeout_seconds(self) -> int:
@@ -197,205 +322,386 @@ class SizeRecorderProps:
         return 6 * self.function_timeout_seconds + self.max_batching_window_seconds
 
     @property
-    def uses_vpc(self) -> bool:
-        return self.vpc_id is not None
+    def recorder_targets(self) -> tuple[RecorderTarget, ...]:
+        """The targets, the single-table props being one target with no bucket."""
+        if self.targets is not None:
+            return tuple(self.targets)
+        if self.table is None:
+            return ()
+        return (
+            RecorderTarget(
+                table=self.table,
+                prefix=self.key_prefix,
+                key_column=self.key_column,
+                size_column=self.size_column,
+                sequencer_column=self.sequencer_column,
+            ),
+        )
 
     @property
     def follows_deletes(self) -> bool:
         """Whether the recorder is told of deletions: only a target with a sequencer column can
         order a delete against the creates of the same key, so only then are they sent."""
-        settings = Settings.from_env(
-            function_environment(self, secret_arn=self.db_secret_arn or "unset")
-        )
-        return any(target.sequencer_column is not None for target in settings.targets)
+        return any(target.sequencer_column for target in self.recorder_targets)
+
+
+def prop_names() -> tuple[str, ...]:
+    """The props, in declaration order (the props table's order)."""
+    return tuple(f.name for f in fields(SizeRecorderProps))
+
+
+# --- Problems -------------------------------------------------------------------------------
 
 
 def validate(props: SizeRecorderProps) -> None:
-    """Raise `SizeRecorderConfigError` listing every problem, each naming its context key."""
-    problems = [*_target_problems(props), *_other_problems(props)]
-    if problems:
-        raise SizeRecorderConfigError(
-            "invalid size-recorder settings:\n" + "\n".join(f"  - {p}" for p in problems)
-        )
+    """Raise `SizeRecorderConfigError` listing every problem."""
+    found = problems(props)
+    if found:
+        raise SizeRecorderConfigError(found)
 
 
-def _target_problems(p: SizeRecorderProps) -> list[str]:
-    single = ("table", "key_column", "size_column", "sequencer_column", "key_prefix")
+def problems(props: SizeRecorderProps) -> list[Problem]:
+    return [
+        *_target_problems(props),
+        *_bucket_problems(props),
+        *_event_problems(props),
+        *_database_problems(props),
+        *_network_problems(props),
+        *_function_problems(props),
+        *_queue_problems(props),
+        *_alarm_problems(props),
+        *overrides.BUCKET.problems(props.bucket_props),
+        *overrides.QUEUE.problems(props.queue_props),
+        *overrides.DEAD_LETTER_QUEUE.problems(props.dead_letter_queue_props),
+        *overrides.FUNCTION.problems(props.function_props),
+    ]
+
+
+def resolved(*values: Any) -> bool:
+    """True when every value is concrete at synth (no token), so a check can run on it."""
+    return not any(Token.is_unresolved(value) for value in values)
+
+
+_SINGLE_TARGET = ("table", "key_column", "size_column", "sequencer_column", "key_prefix")
+# Which prop feeds which of the recorder's variables, to name the prop in the recorder's errors.
+_ENV_PROPS: Final = {
+    c.ENV_TARGETS: "targets",
+    c.ENV_TABLE: "table",
+    c.ENV_KEY_COLUMN: "key_column",
+    c.ENV_SIZE_COLUMN: "size_column",
+    c.ENV_SEQUENCER_COLUMN: "sequencer_column",
+    c.ENV_KEY_PREFIX: "key_prefix",
+}
+
+
+def _target_problems(p: SizeRecorderProps) -> list[Problem]:
     if p.targets is not None:
-        clashing = [name for name in single if getattr(p, name)]
+        clashing = tuple(name for name in _SINGLE_TARGET if getattr(p, name))
         if clashing:
-            return [
-                f"{_named('targets')} replaces the single-table settings: unset {_named(*clashing)}"
-            ]
+            return [Problem(("targets", *clashing), "targets replaces the single-table props")]
+        if not p.targets:
+            return [Problem(("targets",), "give at least one target")]
     elif p.table is None:
-        return [f"{_named('table')} or {_named('targets')} is required: the table to update"]
-    # The rest (identifiers, the targets JSON) is what the recorder itself checks at start-up:
-    # ask it now, so a bad value fails synth instead of the first invocation.
+        return [Problem(("table", "targets"), "one is required: the table to update")]
+    # The rest (identifiers, duplicate prefixes) is what the recorder itself checks at start-up:
+    # ask it now, so a bad value fails synth instead of the first invocation. A token stands in
+    # as a plain identifier; the recorder checks its real value when it starts.
+    env = {c.ENV_DB_SECRET_ARN: "checked-at-synth", **target_variables(p, text=_stand_in)}
     try:
-        Settings.from_env(function_environment(p, secret_arn=p.db_secret_arn or "unset"))
+        Settings.from_env(env)
     except ConfigError as exc:
-        named = [name for env, name in _ENV_SETTINGS.items() if env in str(exc)]
-        return [f"{_named(*named)}: the recorder rejects it: {exc}"]
+        named = tuple(name for env_name, name in _ENV_PROPS.items() if env_name in str(exc))
+        return [Problem(named or ("targets",), f"the recorder rejects it: {exc}")]
     return []
 
 
-def function_environment(props: SizeRecorderProps, *, secret_arn: str) -> dict[str, str]:
-    """The function's environment, as in the core recorder's configuration table.
+def _stand_in(value: str) -> str:
+    return re.sub(r"\W", "_", value) if Token.is_unresolved(value) else value
 
-    DATABASE_URL is never set: credentials come from the secret, fetched at run time.
+
+def target_variables(
+    props: SizeRecorderProps,
+    *,
+    text: Callable[[str], str] = str,
+    to_json: Callable[[Any], str] = json.dumps,
+) -> dict[str, str]:
+    """The recorder's target variables: the five single-table ones, or SIZE_RECORDER_TARGETS.
+
+    `to_json` is the stack's `to_json_string` in the construct, so tokens inside the JSON resolve;
+    `text` maps each value (the checks swap tokens for stand-ins).
     """
-    env = {
-        c.ENV_DB_SECRET_ARN: secret_arn,
-        c.ENV_STATEMENT_TIMEOUT_MS: str(props.statement_timeout_ms),
-        c.ENV_CONNECT_TIMEOUT_S: str(props.connect_timeout_seconds),
-        c.ENV_UNMATCHED_RETRY_BASE_S: str(props.unmatched_retry_base_seconds),
-        c.ENV_UNMATCHED_RETRY_MAX_S: str(props.unmatched_retry_max_seconds),
-        SERVICE_NAME_ENV: c.SERVICE_NAME,
-        METRICS_NAMESPACE_ENV: c.METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL_ENV: props.log_level.upper(),
-    }
+    if props.targets is not None:
+        entries = [
+            {name: text(value) for name, value in target.to_json().items()}
+            for target in props.targets
+        ]
+        return {c.ENV_TARGETS: to_json(entries)}
     optional = {
         c.ENV_TABLE: props.table,
         c.ENV_KEY_COLUMN: props.key_column,
         c.ENV_SIZE_COLUMN: props.size_column,
         c.ENV_SEQUENCER_COLUMN: props.sequencer_column,
         c.ENV_KEY_PREFIX: props.key_prefix or None,
-        c.ENV_TARGETS: props.targets,
     }
-    env.update({name: value for name, value in optional.items() if value is not None})
-    return env
+    return {name: text(value) for name, value in optional.items() if value is not None}
 
 
-def _other_problems(p: SizeRecorderProps) -> list[str]:
-    problems: list[str] = []
+def function_environment(
+    props: SizeRecorderProps, *, to_json: Callable[[Any], str] = json.dumps
+) -> dict[str, str]:
+    """The function's environment, as in the recorder's configuration table, less the database
+    variables (`database_environment` in the construct). DATABASE_URL is never set."""
+    level = props.log_level.upper() if resolved(props.log_level) else props.log_level
+    return {
+        **target_variables(props, to_json=to_json),
+        c.ENV_STATEMENT_TIMEOUT_MS: Tokenization.stringify_number(props.statement_timeout_ms),
+        c.ENV_CONNECT_TIMEOUT_S: Tokenization.stringify_number(props.connect_timeout_seconds),
+        c.ENV_UNMATCHED_RETRY_BASE_S: Tokenization.stringify_number(
+            props.unmatched_retry_base_seconds
+        ),
+        c.ENV_UNMATCHED_RETRY_MAX_S: Tokenization.stringify_number(
+            props.unmatched_retry_max_seconds
+        ),
+        SERVICE_NAME_ENV: c.SERVICE_NAME,
+        METRICS_NAMESPACE_ENV: c.METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL_ENV: level,
+    }
 
-    def need(ok: bool, *names: str, why: str) -> None:
-        if not ok:
-            problems.append(f"{_named(*names)}: {why}")
 
-    need(
-        p.existing_bucket_name is None or p.noncurrent_version_expiration_days == 0,
-        "noncurrent_version_expiration_days",
-        "existing_bucket_name",
-        why="lifecycle rules apply only to a bucket this stack creates",
+def _bucket_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    checks.need(
+        p.bucket is None or p.bucket_props is None,
+        "bucket",
+        "bucket_props",
+        why="give an existing bucket or props for a new one, not both",
     )
-    need(
-        p.noncurrent_version_expiration_days >= 0,
+    checks.need(
+        p.bucket is None or p.noncurrent_version_expiration_days == 0,
+        "noncurrent_version_expiration_days",
+        "bucket",
+        why="lifecycle rules apply only to a bucket this construct creates",
+    )
+    days = p.noncurrent_version_expiration_days
+    checks.need(
+        not resolved(days) or days >= 0,
         "noncurrent_version_expiration_days",
         why="must be 0 (keep) or a number of days",
     )
+    return checks.found
 
-    if p.db_secret_arn is None:
-        problems.append(
-            f"{_named('db_secret_arn')} is required: the ARN of the Secrets Manager secret"
-            " (RDS JSON shape) the function reads its database credentials from"
-        )
-    for name, pattern, what in _FORMATS:
-        value = getattr(p, name)
-        values = value if isinstance(value, tuple) else () if value is None else (value,)
-        wrong = [v for v in values if not pattern.fullmatch(v)]
-        need(not wrong, name, why=f"not {what}: {', '.join(map(repr, wrong))}")
 
-    if p.uses_vpc:
-        need(bool(p.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets to use")
-        need(
-            bool(p.security_group_ids),
-            "security_group_ids",
-            "vpc_id",
-            why="a VPC needs the security group(s) that may reach the database",
+def _event_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    if p.event_source is not None and p.event_source not in set(EventSource):
+        choices = ", ".join(source.value for source in EventSource)
+        return [Problem(("event_source",), f"must be one of {choices}, got {p.event_source!r}")]
+    if p.notification_prefix is None:
+        derived = [t.prefix for t in p.recorder_targets if resolved(t.prefix)]
+        odd = sorted({prefix for prefix in derived if not _PLAIN_PREFIX.fullmatch(prefix)})
+        checks.need(
+            not odd,
+            "key_prefix" if p.targets is None else "targets",
+            "notification_prefix",
+            why=f"prefix(es) {', '.join(map(repr, odd))} hold characters S3 URL-encodes in"
+            " events, so a filter on them would miss their objects: set notification_prefix to"
+            " the prefix as S3 encodes it (a space is '+'), or to '' for no filter",
         )
-    else:
-        need(
-            not p.subnet_ids and not p.security_group_ids,
-            "vpc_id",
-            "subnet_ids",
-            "security_group_ids",
-            why="subnets and security groups need a VPC id",
+    if p.bucket is not None and p.effective_event_source is EventSource.NOTIFICATION:
+        checks.need(
+            p.allow_unfiltered_notification or "" not in filter_prefixes(p, p.bucket),
+            "event_source",
+            "notification_prefix",
+            "allow_unfiltered_notification",
+            why=unfiltered_notification_why("the existing bucket"),
         )
+    return checks.found
 
-    need(
-        p.architecture in ARCHITECTURES,
-        "architecture",
-        why=f"must be one of {', '.join(ARCHITECTURES)}, got {p.architecture!r}",
+
+def unfiltered_notification_why(what: str) -> str:
+    return (
+        f"a queue notification without a prefix on {what} overlaps every other ObjectCreated"
+        " notification it has, and S3 then refuses the whole configuration (the deploy rolls"
+        " back). Use event_source=eventbridge (the default for an existing bucket), or give a"
+        " prefix (key_prefix, the targets' prefixes or notification_prefix), or pass"
+        " allow_unfiltered_notification=True if the bucket has no other ObjectCreated"
+        " notification"
     )
-    need(128 <= p.memory_size_mb <= 10_240, "memory_size_mb", why="must be 128..10240")
-    need(1 <= p.function_timeout_seconds <= 900, "function_timeout_seconds", why="must be 1..900")
-    need(
-        p.log_retention_days in LOG_RETENTION_DAYS,
-        "log_retention_days",
-        why=f"must be one of {sorted(LOG_RETENTION_DAYS)}",
+
+
+def filter_prefixes(p: SizeRecorderProps, bucket: s3.IBucket) -> tuple[str, ...]:
+    """The key prefixes whose events `bucket` sends: notification_prefix, or the prefixes of the
+    targets that route this bucket's objects. ("",) means no filter."""
+    if p.notification_prefix is not None:
+        return (p.notification_prefix,)
+    return covering_prefixes(
+        t.prefix for t in p.recorder_targets if t.bucket is None or same_bucket(t.bucket, bucket)
     )
-    need(
-        p.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"},
-        "log_level",
-        why=f"not a log level: {p.log_level!r}",
+
+
+def same_bucket(a: s3.IBucket, b: s3.IBucket) -> bool:
+    if a is b:
+        return True
+    names = (a.bucket_name, b.bucket_name)
+    return resolved(*names) and names[0] == names[1]
+
+
+def covering_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """The fewest prefixes that cover all of `prefixes`: S3 refuses two notifications whose
+    prefixes overlap, and a prefix inside another adds nothing. Tokens are kept as they are."""
+    kept: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not resolved(prefix) or not any(resolved(k) and prefix.startswith(k) for k in kept):
+            kept.append(prefix)
+    return tuple(kept)
+
+
+def _database_problems(p: SizeRecorderProps) -> list[Problem]:
+    # IAM database authentication will be the other choice; until then the secret is required.
+    checks = Checks()
+    checks.need(
+        p.database_secret is not None,
+        "database_secret",
+        why="required: the Secrets Manager secret (RDS JSON shape) the function reads its"
+        " database credentials from",
     )
-    need(
-        0 < p.statement_timeout_ms <= p.function_timeout_seconds * 1000 * STATEMENT_TIMEOUT_SHARE,
+    statement, connect, timeout = (
+        p.statement_timeout_ms,
+        p.connect_timeout_seconds,
+        p.function_timeout_seconds,
+    )
+    checks.need(
+        not resolved(statement, timeout)
+        or 0 < statement <= timeout * 1000 * STATEMENT_TIMEOUT_SHARE,
         "statement_timeout_ms",
         "function_timeout_seconds",
-        why=f"the statement timeout ({p.statement_timeout_ms} ms) must be positive and at most"
-        f" half the function timeout ({p.function_timeout_seconds} s)",
+        why=f"the statement timeout ({statement} ms) must be positive and at most half the"
+        f" function timeout ({timeout} s)",
     )
-    need(
-        0 < p.connect_timeout_seconds < p.function_timeout_seconds,
+    checks.need(
+        not resolved(connect, timeout) or 0 < connect < timeout,
         "connect_timeout_seconds",
         "function_timeout_seconds",
         why="connect timeout must be under the function timeout",
     )
-    need(
-        0
-        < p.unmatched_retry_base_seconds
-        <= p.unmatched_retry_max_seconds
-        <= MAX_VISIBILITY_TIMEOUT_S,
+    return checks.found
+
+
+def _network_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    for name in ("vpc_subnets", "security_groups"):
+        checks.need(
+            p.vpc is not None or getattr(p, name) is None,
+            name,
+            "vpc",
+            why="subnets and security groups need a VPC",
+        )
+    return checks.found
+
+
+def _function_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    checks.need(
+        p.architecture.name in PLATFORMS,
+        "architecture",
+        why=f"the bundle is built for {', '.join(PLATFORMS)}, not {p.architecture.name}",
+    )
+    memory, timeout, days = p.memory_size_mb, p.function_timeout_seconds, p.log_retention_days
+    checks.need(
+        not resolved(memory) or 128 <= memory <= 10_240, "memory_size_mb", why="must be 128..10240"
+    )
+    checks.need(
+        not resolved(timeout) or 1 <= timeout <= 900,
+        "function_timeout_seconds",
+        why="must be 1..900",
+    )
+    checks.need(
+        not resolved(days) or days in LOG_RETENTION_DAYS,
+        "log_retention_days",
+        why=f"must be one of {sorted(LOG_RETENTION_DAYS)}",
+    )
+    checks.need(
+        not resolved(p.log_level) or p.log_level.upper() in LOG_LEVELS,
+        "log_level",
+        why=f"not a log level: {p.log_level!r}",
+    )
+    base, most = p.unmatched_retry_base_seconds, p.unmatched_retry_max_seconds
+    checks.need(
+        not resolved(base, most) or 0 < base <= most <= MAX_VISIBILITY_TIMEOUT_S,
         "unmatched_retry_base_seconds",
         "unmatched_retry_max_seconds",
         why=f"need 0 < base <= max <= {MAX_VISIBILITY_TIMEOUT_S}",
     )
+    return checks.found
 
-    need(
-        0 <= p.max_batching_window_seconds <= 300,
+
+def _queue_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    window, size = p.max_batching_window_seconds, p.batch_size
+    checks.need(
+        not resolved(window) or 0 <= window <= 300,
         "max_batching_window_seconds",
         why="must be 0..300",
     )
-    need(1 <= p.batch_size <= 10_000, "batch_size", why="must be 1..10000")
-    need(
-        p.batch_size <= 10 or p.max_batching_window_seconds > 0,
+    checks.need(not resolved(size) or 1 <= size <= 10_000, "batch_size", why="must be 1..10000")
+    checks.need(
+        not resolved(size, window) or size <= 10 or window > 0,
         "batch_size",
         "max_batching_window_seconds",
         why="a batch size above 10 needs a batching window",
     )
-    need(
-        2 <= p.max_concurrency <= 1000,
+    checks.need(
+        not resolved(p.max_concurrency) or 2 <= p.max_concurrency <= 1000,
         "max_concurrency",
         why="SQS event sources accept a maximum concurrency of 2..1000",
     )
-    need(
-        p.max_receive_count >= MIN_MAX_RECEIVE_COUNT,
+    checks.need(
+        not resolved(p.max_receive_count) or p.max_receive_count >= MIN_MAX_RECEIVE_COUNT,
         "max_receive_count",
         why=f"must be at least {MIN_MAX_RECEIVE_COUNT} so unmatched keys get retried",
     )
-    visibility = p.effective_visibility_timeout_seconds
-    need(
-        p.minimum_visibility_timeout_seconds <= visibility <= MAX_VISIBILITY_TIMEOUT_S,
-        "visibility_timeout_seconds",
-        "function_timeout_seconds",
-        why=f"visibility timeout {visibility} s must be at least 6 x the function timeout + the"
-        f" batching window ({p.minimum_visibility_timeout_seconds} s) and at most"
-        f" {MAX_VISIBILITY_TIMEOUT_S} s",
-    )
-    need(
-        1 <= p.queue_retention_days < DLQ_RETENTION_DAYS,
+    timeout = p.function_timeout_seconds
+    if p.visibility_timeout_seconds is None and not resolved(timeout, window):
+        checks.need(
+            False,
+            "visibility_timeout_seconds",
+            why="required when function_timeout_seconds or max_batching_window_seconds is a"
+            " token: at least 6 x the timeout + the window",
+        )
+    elif resolved(p.visibility_timeout_seconds, timeout, window):
+        visibility, minimum = (
+            p.effective_visibility_timeout_seconds,
+            p.minimum_visibility_timeout_seconds,
+        )
+        checks.need(
+            minimum <= visibility <= MAX_VISIBILITY_TIMEOUT_S,
+            "visibility_timeout_seconds",
+            "function_timeout_seconds",
+            why=f"visibility timeout {visibility} s must be at least 6 x the function timeout +"
+            f" the batching window ({minimum} s) and at most {MAX_VISIBILITY_TIMEOUT_S} s",
+        )
+    checks.need(
+        resolved(p.queue_retention_days),
         "queue_retention_days",
-        why=f"must be 1..{DLQ_RETENTION_DAYS - 1}: the DLQ keeps messages"
-        f" {DLQ_RETENTION_DAYS} days, counted from their first enqueue",
+        why="must be a number at synth, not a token: SQS takes seconds, and CloudFormation"
+        " cannot multiply a token by 86,400",
     )
+    checks.need(
+        not resolved(p.queue_retention_days) or 1 <= p.queue_retention_days < c.DLQ_RETENTION_DAYS,
+        "queue_retention_days",
+        why=f"must be 1..{c.DLQ_RETENTION_DAYS - 1}: the DLQ keeps messages"
+        f" {c.DLQ_RETENTION_DAYS} days, counted from their first enqueue",
+    )
+    return checks.found
 
-    need(
-        p.alarm_email is None or p.alarm_topic_arn is None,
+
+def _alarm_problems(p: SizeRecorderProps) -> list[Problem]:
+    checks = Checks()
+    checks.need(
+        p.alarm_email is None or p.alarm_topic is None,
         "alarm_email",
-        "alarm_topic_arn",
-        why="subscribe the email to your existing topic yourself, or let the stack make one",
+        "alarm_topic",
+        why="subscribe the email to your existing topic yourself, or let the construct make one",
     )
     for name in (
         "oldest_message_age_alarm_seconds",
@@ -404,10 +710,6 @@ def _other_problems(p: SizeRecorderProps) -> list[str]:
         "errors_alarm_threshold",
         "throttles_alarm_threshold",
     ):
-        need(getattr(p, name) >= 1, name, why="must be at least 1")
-    return problems
-
-
-def setting_names() -> tuple[str, ...]:
-    """The public field names, in declaration order (the README table's order)."""
-    return tuple(f.name for f in fields(SizeRecorderProps))
+        value = getattr(p, name)
+        checks.need(not resolved(value) or value >= 1, name, why="must be at least 1")
+    return checks.found

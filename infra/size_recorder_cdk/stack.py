@@ -9,25 +9,23 @@ from constructs import Construct
 
 from size_recorder import constants as c
 from size_recorder_cdk.construct import SizeRecorder
-from size_recorder_cdk.context import props_from_context
-from size_recorder_cdk.props import SizeRecorderProps
+from size_recorder_cdk.context import ContextSettings, recorder_props, settings_from_context
 
 
 class SizeRecorderStack(Stack):
-    """One recorder; settings from `props`, or from the `size-recorder:*` context keys."""
+    """One recorder; settings from `settings`, or from the `size-recorder:*` context keys."""
 
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
-        props: SizeRecorderProps | None = None,
+        settings: ContextSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        self.recorder = SizeRecorder(
-            self, "SizeRecorder", props=props or props_from_context(self.node)
-        )
+        props = recorder_props(self, settings or settings_from_context(self.node))
+        self.recorder = SizeRecorder(self, "SizeRecorder", **props)
         # Exactly what operators and `size-recorder replay --dlq-url ...` need.
         for name, value, description in (
             (
@@ -35,7 +33,7 @@ class SizeRecorderStack(Stack):
                 self.recorder.bucket.bucket_name,
                 "Bucket whose uploads are recorded",
             ),
-            (c.OUTPUT_QUEUE_URL, self.recorder.queue.queue_url, "Source queue (S3 notifications)"),
+            (c.OUTPUT_QUEUE_URL, self.recorder.queue.queue_url, "Source queue (S3 events)"),
             (
                 c.OUTPUT_DLQ_URL,
                 self.recorder.dead_letter_queue.queue_url,

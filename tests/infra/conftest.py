@@ -1,4 +1,9 @@
-"""Synthesize each stack configuration once per session: a cold synth costs seconds.
+"""Synthesize each configuration once per session: a cold synth costs seconds.
+
+Two come from CDK context, as `cdk deploy -c ...` builds them (SizeRecorderStack); two drop the
+construct into a team's own stack and pass it CDK objects, as a platform team would. Together
+they cover both sides of every switch: bucket new/existing/added, notification/EventBridge, VPC
+by ids/as objects, topic new/imported/made in the app, single table/targets, tokens.
 
 Template tests skip bundling (`aws:cdk:bundling-stacks` = []): they assert the template, not the
 asset. The bundling and CLI tests in test_cli_synth.py run the real thing.
@@ -13,11 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Validations
+from aws_cdk import Acknowledgment, App, CfnParameter, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
-from size_recorder_cdk.props import context_key
+from size_recorder_cdk import EventSource, SizeRecorder
+from size_recorder_cdk.context import context_key
 from size_recorder_cdk.stack import SizeRecorderStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +41,8 @@ VPC_ID = "vpc-0123456789abcdef0"
 SUBNET_IDS = ("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2")
 SECURITY_GROUP_ID = "sg-0ccccccccccccccc3"
 EXISTING_BUCKET = "acme-django-media"
+ADDED_BUCKET = "acme-legacy-uploads"
+AVATARS_BUCKET = "acme-avatars"
 
 # The settings a platform team must give; everything else comes from cdk.json.
 REQUIRED = {"table": "public.documents_document", "db_secret_arn": SECRET_ARN}
@@ -42,7 +55,7 @@ def project_context() -> dict[str, Any]:
 
 
 def app_context(*, bundle: bool = False, **settings: Any) -> dict[str, Any]:
-    """cdk.json context + the required settings + `settings` (prop names, raw context values)."""
+    """cdk.json context + the required settings + `settings` (setting names, raw context values)."""
     context = project_context()
     context.update({context_key(name): value for name, value in {**REQUIRED, **settings}.items()})
     if not bundle:
@@ -50,10 +63,18 @@ def app_context(*, bundle: bool = False, **settings: Any) -> dict[str, Any]:
     return context
 
 
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's feature flags alone, without bundling: what a team's own app would have."""
+    context = {k: v for k, v in project_context().items() if not k.startswith("size-recorder:")}
+    context["aws:cdk:bundling-stacks"] = []
+    return context
+
+
 @dataclass(frozen=True)
 class Synthesized:
     app: App
-    stack: SizeRecorderStack
+    stack: Stack
+    recorder: SizeRecorder
     template: Template
 
     @property
@@ -70,20 +91,27 @@ class Synthesized:
         return found[0]["Properties"]  # type: ignore[no-any-return]
 
 
-def synthesize(context: dict[str, Any]) -> Synthesized:
-    """Build the app the way infra/app.py does, with cdk-nag's AwsSolutions pack applied.
+def synthesize_app(app: App, stack: Stack, recorder: SizeRecorder) -> Synthesized:
+    """Synthesize with cdk-nag's AwsSolutions pack applied, as infra/app.py does.
 
     Synthesis raises when cdk-nag (or CDK's own validation) reports an unacknowledged finding.
     """
-    app = App(context=context, outdir=tempfile.mkdtemp(prefix="size-recorder-cdk-"))
-    stack = SizeRecorderStack(app, "SizeRecorder")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
-    return Synthesized(app=app, stack=stack, template=Template.from_stack(stack))
+    return Synthesized(app=app, stack=stack, recorder=recorder, template=Template.from_stack(stack))
 
 
-# Two configurations cover both sides of every switch: bucket new/existing, VPC or not,
-# topic new/existing, arm64/x86_64, single table/targets, filters or not.
+def new_app(context: dict[str, Any]) -> App:
+    return App(context=context, outdir=tempfile.mkdtemp(prefix="size-recorder-cdk-"))
+
+
+def synthesize(context: dict[str, Any]) -> Synthesized:
+    """The stack behind cdk.json, from `context`."""
+    app = new_app(context)
+    stack = SizeRecorderStack(app, "SizeRecorder")
+    return synthesize_app(app, stack, stack.recorder)
+
+
 NEW_BUCKET = {"alarm_email": "ops@example.com"}
 EXISTING_BUCKET_IN_VPC = {
     "table": "",
@@ -93,7 +121,6 @@ EXISTING_BUCKET_IN_VPC = {
     ],
     "existing_bucket_name": EXISTING_BUCKET,
     "notification_suffix": ".pdf",
-    "notification_prefix": "media/",
     "db_secret_kms_key_arn": KMS_KEY_ARN,
     # -c values arrive as strings: exercise that path too.
     "vpc_id": VPC_ID,
@@ -107,6 +134,104 @@ EXISTING_BUCKET_IN_VPC = {
     "max_concurrency": "3",
 }
 
+# Findings on the test app's own scaffolding (its VPC, secret, bucket), not on the recorder.
+SCAFFOLDING_ACKNOWLEDGED = {
+    "AwsSolutions::AwsSolutions-SMG4": "The test app's secret: rotating it is the database"
+    " team's job, outside what this test app shows about the recorder construct.",
+    "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSLambdaBasicExecutionRole]": "CDK's own custom resources in the test app (the default"
+    " security group restriction, the bucket's EventBridge switch) come with this role.",
+}
+
+
+def objects_app() -> Synthesized:
+    """A team's stack that makes its own bucket, secret (with a KMS key), VPC, security group
+    and topic, passes them as objects, takes some settings from CloudFormation parameters
+    (tokens), and adds an imported bucket. EventBridge is the default for a given bucket."""
+    app = new_app(feature_flags())
+    stack = Stack(app, "MediaPlatform")
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+    vpc.add_flow_log("FlowLog")
+    group = ec2.SecurityGroup(stack, "RecorderGroup", vpc=vpc, allow_all_outbound=False)
+    group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432), "Postgres")
+    key = kms.Key(stack, "DatabaseKey", enable_key_rotation=True)
+    secret = secretsmanager.Secret(stack, "DatabaseSecret", encryption_key=key)
+    topic = sns.Topic(stack, "OpsTopic", enforce_ssl=True)
+    logs = s3.Bucket(
+        stack,
+        "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+    )
+    media = s3.Bucket(
+        stack,
+        "Media",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        server_access_logs_bucket=logs,
+        # The team's own bucket: it turns EventBridge on where the bucket is defined.
+        event_bridge_enabled=True,
+    )
+    recorder = SizeRecorder(
+        stack,
+        "SizeRecorder",
+        bucket=media,
+        table=CfnParameter(stack, "Table", default="documents_document").value_as_string,
+        key_prefix="media/",
+        sequencer_column="size_sequencer",
+        database_secret=secret,
+        vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        security_groups=[group],
+        alarm_topic=topic,
+        max_concurrency=CfnParameter(
+            stack, "MaxConcurrency", type="Number", default=5
+        ).value_as_number,
+        function_timeout_seconds=CfnParameter(
+            stack, "Timeout", type="Number", default=30
+        ).value_as_number,
+        visibility_timeout_seconds=300,
+    )
+    recorder.add_bucket(
+        s3.Bucket.from_bucket_name(stack, "Avatars", AVATARS_BUCKET), prefix="avatars/"
+    )
+    for rule, reason in SCAFFOLDING_ACKNOWLEDGED.items():
+        Validations.of(stack).acknowledge(Acknowledgment(id=rule, reason=reason))
+    return synthesize_app(app, stack, recorder)
+
+
+def notification_app() -> Synthesized:
+    """An existing bucket with an explicit queue notification under a prefix, a second
+    existing bucket added, deletes followed (a sequencer column), and overrides."""
+    app = new_app(feature_flags())
+    stack = Stack(app, "Uploads")
+    recorder = SizeRecorder(
+        stack,
+        "SizeRecorder",
+        bucket=s3.Bucket.from_bucket_name(stack, "Media", EXISTING_BUCKET),
+        event_source=EventSource.NOTIFICATION,
+        table="documents_document",
+        key_prefix="media/",
+        sequencer_column="size_sequencer",
+        database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
+        dead_letter_queue_props={"queue_name": "size-recorder-dead-letters"},
+        function_props={"environment": {"APP_ENV": "production"}, "description": "ours"},
+    )
+    recorder.add_bucket(
+        s3.Bucket.from_bucket_name(stack, "Legacy", ADDED_BUCKET), prefix="uploads/"
+    )
+    return synthesize_app(app, stack, recorder)
+
 
 @pytest.fixture(scope="session")
 def new_bucket() -> Synthesized:
@@ -118,7 +243,27 @@ def existing_bucket_in_vpc() -> Synthesized:
     return synthesize(app_context(**EXISTING_BUCKET_IN_VPC))
 
 
-@pytest.fixture(scope="session", params=["new_bucket", "existing_bucket_in_vpc"])
+@pytest.fixture(scope="session")
+def objects() -> Synthesized:
+    return objects_app()
+
+
+@pytest.fixture(scope="session")
+def notifications() -> Synthesized:
+    return notification_app()
+
+
+CONFIGS = ["new_bucket", "existing_bucket_in_vpc", "objects", "notifications"]
+
+
+@pytest.fixture(scope="session", params=CONFIGS)
 def any_config(request: pytest.FixtureRequest) -> Synthesized:
+    synthesized: Synthesized = request.getfixturevalue(request.param)
+    return synthesized
+
+
+@pytest.fixture(scope="session", params=["new_bucket", "existing_bucket_in_vpc"])
+def context_config(request: pytest.FixtureRequest) -> Synthesized:
+    """The stack behind cdk.json: literal ARNs, outputs."""
     synthesized: Synthesized = request.getfixturevalue(request.param)
     return synthesized

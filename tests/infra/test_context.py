@@ -1,18 +1,27 @@
-"""CDK context → settings: defaults, string values from `-c`, and bad values failing synth with
-a message that names the context key. No synthesis here: these fail while the stack is built."""
+"""CDK context → the construct's props: defaults, string values from `-c`, names and ids imported
+as objects, and bad values failing synth with a message that names the context key. No
+synthesis here: these fail, or pass, while the stack is built."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import fields
 from typing import Any
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
 
-from size_recorder_cdk.context import STACK_NAME_KEY, props_from_mapping
-from size_recorder_cdk.props import SizeRecorderConfigError, SizeRecorderProps, context_key
+from size_recorder_cdk import RecorderTarget, SizeRecorderConfigError
+from size_recorder_cdk.context import (
+    STACK_NAME_KEY,
+    ContextSettings,
+    context_key,
+    recorder_props,
+    settings_from_mapping,
+)
 from size_recorder_cdk.stack import SizeRecorderStack
 from tests.infra.conftest import (
     REQUIRED,
@@ -20,28 +29,38 @@ from tests.infra.conftest import (
     SECRET_ARN,
     SECURITY_GROUP_ID,
     SUBNET_IDS,
+    TOPIC_ARN,
     VPC_ID,
     app_context,
+    feature_flags,
     project_context,
 )
 
-
-def settings(**values: Any) -> SizeRecorderProps:
-    """Props from cdk.json plus the required settings plus `values` (prop names → raw values)."""
-    return props_from_mapping(
-        {k: v for k, v in app_context(**values).items() if k.startswith("size-recorder:")}
-    )
+_stacks = itertools.count()
 
 
-def rejected(**values: Any) -> str:
+@pytest.fixture(scope="module")
+def app() -> App:
+    return App(context=feature_flags())
+
+
+def props(app: App, **values: Any) -> dict[str, Any]:
+    """The construct's keywords for cdk.json + the required settings + `values` (setting
+    names → raw context values), imported into a fresh stack."""
+    context = {k: v for k, v in app_context(**values).items() if k.startswith("size-recorder:")}
+    stack = Stack(app, f"Context{next(_stacks)}")
+    return recorder_props(stack, settings_from_mapping(context))
+
+
+def rejected(app: App, **values: Any) -> str:
     with pytest.raises(SizeRecorderConfigError) as caught:
-        settings(**values)
+        props(app, **values)
     return str(caught.value)
 
 
-def test_context_cdk_json_lists_every_setting_with_the_props_default() -> None:
+def test_context_cdk_json_lists_every_setting_with_its_default() -> None:
     context = project_context()
-    for f in fields(SizeRecorderProps):
+    for f in fields(ContextSettings):
         key = context_key(f.name)
         assert key in context, f"cdk.json lacks {key}"
         default = f.default
@@ -54,38 +73,79 @@ def test_context_cdk_json_lists_every_setting_with_the_props_default() -> None:
 
 def test_context_every_key_is_documented_in_the_deploy_guide() -> None:
     guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
-    for key in [STACK_NAME_KEY, *(context_key(f.name) for f in fields(SizeRecorderProps))]:
+    for key in [STACK_NAME_KEY, *(context_key(f.name) for f in fields(ContextSettings))]:
         assert f"| `{key}` |" in guide, f"docs/deploy.md's settings table lacks {key}"
 
 
-def test_context_required_settings_are_missing_from_cdk_json() -> None:
-    message = rejected(table="", db_secret_arn="")
+def test_context_required_settings_are_missing_from_cdk_json(app: App) -> None:
+    message = rejected(app, table="", db_secret_arn="")
     assert "'size-recorder:dbSecretArn'" in message
     assert "'size-recorder:table'" in message
     assert "'size-recorder:targets'" in message
 
 
-def test_context_strings_from_the_command_line_are_parsed() -> None:
-    props = settings(
+def test_context_strings_from_the_command_line_are_parsed(app: App) -> None:
+    found = props(
+        app,
         batch_size="25",
         vpc_endpoints="false",
         vpc_id=VPC_ID,
         subnet_ids=" , ".join(SUBNET_IDS),
         security_group_ids=SECURITY_GROUP_ID,
         visibility_timeout_seconds="900",
+        allow_unfiltered_notification="true",
     )
-    assert props.batch_size == 25
-    assert props.vpc_endpoints is False
-    assert props.subnet_ids == SUBNET_IDS
-    assert props.security_group_ids == (SECURITY_GROUP_ID,)
-    assert props.effective_visibility_timeout_seconds == 900
+    assert found["batch_size"] == 25
+    assert found["vpc_endpoints"] is False
+    assert found["visibility_timeout_seconds"] == 900
+    assert found["allow_unfiltered_notification"] is True
+    assert [s.subnet_id for s in found["vpc_subnets"].subnets] == list(SUBNET_IDS)
+    assert [g.security_group_id for g in found["security_groups"]] == [SECURITY_GROUP_ID]
 
 
-def test_context_targets_accepts_a_json_list_or_its_text() -> None:
+def test_context_names_and_ids_become_imported_objects(app: App) -> None:
+    found = props(
+        app,
+        existing_bucket_name="acme-django-media",
+        alarm_topic_arn=TOPIC_ARN,
+        vpc_id=VPC_ID,
+        subnet_ids=list(SUBNET_IDS),
+        security_group_ids=[SECURITY_GROUP_ID],
+    )
+    assert found["bucket"].bucket_name == "acme-django-media"
+    assert found["database_secret"].secret_arn == SECRET_ARN
+    assert found["alarm_topic"].topic_arn == TOPIC_ARN
+    assert found["vpc"].vpc_id == VPC_ID
+    assert found["architecture"].name == lambda_.Architecture.ARM_64.name
+    assert found["event_source"] is None  # the construct picks: EventBridge for this bucket
+
+
+def test_context_targets_accepts_a_json_list_or_its_text(app: App) -> None:
     targets = [{"prefix": "media/", "table": "documents_document"}]
-    as_list = settings(table="", targets=targets)
-    as_text = settings(table="", targets=json.dumps(targets))
-    assert json.loads(as_list.targets or "") == json.loads(as_text.targets or "") == targets
+    as_list = props(app, table="", targets=targets)
+    as_text = props(app, table="", targets=json.dumps(targets))
+    expected = [RecorderTarget(prefix="media/", table="documents_document")]
+    assert as_list["targets"] == as_text["targets"] == expected
+
+
+def test_context_target_naming_the_existing_bucket_shares_its_import(app: App) -> None:
+    found = props(
+        app,
+        table="",
+        existing_bucket_name="acme-django-media",
+        targets=[
+            {"bucket": "acme-django-media", "table": "documents_document"},
+            {"bucket": "acme-avatars", "table": "accounts_profile"},
+        ],
+    )
+    media, avatars = (target.bucket for target in found["targets"])
+    assert media is found["bucket"]
+    assert avatars.bucket_name == "acme-avatars"
+
+
+def test_context_rds_managed_secret_arn_is_accepted(app: App) -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
+    assert props(app, db_secret_arn=arn)["database_secret"].secret_arn == arn
 
 
 @pytest.mark.parametrize(
@@ -99,6 +159,11 @@ def test_context_targets_accepts_a_json_list_or_its_text() -> None:
         ),
         pytest.param({"table": "", "targets": "[{"}, ["targets"], id="targets-not-json"),
         pytest.param({"table": "", "targets": "[]"}, ["targets"], id="targets-empty"),
+        pytest.param(
+            {"table": "", "targets": '[{"table": "t", "colour": "red"}]'},
+            ["targets"],
+            id="targets-unknown-field",
+        ),
         pytest.param({"table": "docs; drop table x"}, ["table"], id="table-not-identifier"),
         pytest.param({"size_column": "size bytes"}, ["sizeColumn"], id="column-not-identifier"),
         pytest.param({"db_secret_arn": "prod/db"}, ["dbSecretArn"], id="secret-not-arn"),
@@ -106,7 +171,7 @@ def test_context_targets_accepts_a_json_list_or_its_text() -> None:
         pytest.param({"subnet_ids": SUBNET_IDS[0]}, ["vpcId"], id="subnets-no-vpc"),
         pytest.param({"vpc_id": "vpc-1"}, ["vpcId"], id="vpc-id-malformed"),
         pytest.param(
-            {"alarm_email": "ops@example.com", "alarm_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
+            {"alarm_email": "ops@example.com", "alarm_topic_arn": TOPIC_ARN},
             ["alarmEmail", "alarmTopicArn"],
             id="email+topic",
         ),
@@ -130,19 +195,44 @@ def test_context_targets_accepts_a_json_list_or_its_text() -> None:
         pytest.param({"queue_retention_days": 14}, ["queueRetentionDays"], id="retention-vs-dlq"),
         pytest.param({"architecture": "arm"}, ["architecture"], id="architecture"),
         pytest.param({"log_retention_days": 10}, ["logRetentionDays"], id="log-retention"),
+        pytest.param({"event_source": "sqs"}, ["eventSource"], id="event-source-unknown"),
         pytest.param(
             {"existing_bucket_name": "media", "noncurrent_version_expiration_days": 30},
             ["noncurrentVersionExpirationDays", "existingBucketName"],
             id="lifecycle-on-existing-bucket",
         ),
+        pytest.param(
+            {"existing_bucket_name": "media", "event_source": "notification"},
+            ["eventSource", "notificationPrefix", "allowUnfilteredNotification"],
+            id="unfiltered-notification-on-existing-bucket",
+        ),
     ],
 )
 def test_context_bad_or_contradictory_values_name_their_keys(
-    values: dict[str, Any], keys: list[str]
+    app: App, values: dict[str, Any], keys: list[str]
 ) -> None:
-    message = rejected(**values)
+    message = rejected(app, **values)
     for key in keys:
         assert f"'size-recorder:{key}'" in message
+
+
+def test_context_existing_bucket_notification_under_a_prefix_is_accepted(app: App) -> None:
+    found = props(
+        app, existing_bucket_name="media", event_source="notification", key_prefix="media/"
+    )
+    assert found["event_source"] == "notification"
+
+
+def test_context_existing_bucket_unfiltered_notification_with_opt_in_is_accepted(
+    app: App,
+) -> None:
+    found = props(
+        app,
+        existing_bucket_name="media",
+        event_source="notification",
+        allow_unfiltered_notification=True,
+    )
+    assert found["allow_unfiltered_notification"] is True
 
 
 @pytest.mark.parametrize(
@@ -151,12 +241,12 @@ def test_context_bad_or_contradictory_values_name_their_keys(
 )
 def test_context_value_of_the_wrong_type_names_its_key(key: str, value: Any) -> None:
     with pytest.raises(SizeRecorderConfigError, match=re.escape(f"'size-recorder:{key}'")):
-        props_from_mapping({**_required_context(), f"size-recorder:{key}": value})
+        settings_from_mapping({**_required_context(), f"size-recorder:{key}": value})
 
 
 def test_context_unknown_key_is_a_typo_not_ignored() -> None:
     with pytest.raises(SizeRecorderConfigError, match="size-recorder:batchSise"):
-        props_from_mapping({**_required_context(), "size-recorder:batchSise": 10})
+        settings_from_mapping({**_required_context(), "size-recorder:batchSise": 10})
 
 
 def test_context_error_fails_the_stack_before_synth() -> None:
@@ -165,14 +255,14 @@ def test_context_error_fails_the_stack_before_synth() -> None:
         SizeRecorderStack(App(context=context), "SizeRecorder")
 
 
-def test_context_every_problem_is_reported_at_once() -> None:
-    message = rejected(db_secret_arn="", max_receive_count=1, architecture="sparc")
+def test_context_every_problem_is_reported_at_once(app: App) -> None:
+    message = rejected(app, db_secret_arn="", max_receive_count=1, architecture="sparc")
     assert message.count("\n  - ") == 3
 
 
-def test_props_used_directly_are_validated_too() -> None:
+def test_context_settings_given_directly_are_checked_too() -> None:
     with pytest.raises(SizeRecorderConfigError, match="'size-recorder:table'"):
-        SizeRecorderStack(App(), "SizeRecorder", props=SizeRecorderProps(db_secret_arn=SECRET_ARN))
+        SizeRecorderStack(App(), "SizeRecorder", settings=ContextSettings(db_secret_arn=SECRET_ARN))
 
 
 def _required_context() -> dict[str, Any]:

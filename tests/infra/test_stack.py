@@ -1,4 +1,5 @@
-"""Template assertions: what the stack provisions, for each configuration."""
+"""Template assertions: what the stack behind cdk.json provisions, and what holds for every
+configuration (tests/infra/test_construct.py covers the construct given CDK objects)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,15 @@ from size_recorder.core.config import Settings
 from tests.infra.conftest import (
     EXISTING_BUCKET,
     KMS_KEY_ARN,
-    NEW_BUCKET,
     SECRET_ARN,
     SECURITY_GROUP_ID,
     SUBNET_IDS,
     TOPIC_ARN,
     Synthesized,
-    app_context,
-    synthesize,
 )
 
 
-def _function(s: Synthesized) -> dict[str, Any]:
+def recorder_function(s: Synthesized) -> dict[str, Any]:
     """The recorder function (CDK's notifications handler is a function too)."""
     found = [
         r["Properties"]
@@ -34,7 +32,7 @@ def _function(s: Synthesized) -> dict[str, Any]:
     return found[0]
 
 
-def _queues(s: Synthesized) -> tuple[dict[str, Any], dict[str, Any]]:
+def queues(s: Synthesized) -> tuple[dict[str, Any], dict[str, Any]]:
     """(source queue, dead-letter queue), told apart by the redrive policy."""
     queues = [r["Properties"] for r in s.of_type("AWS::SQS::Queue").values()]
     source = [q for q in queues if "RedrivePolicy" in q]
@@ -44,14 +42,30 @@ def _queues(s: Synthesized) -> tuple[dict[str, Any], dict[str, Any]]:
     return source[0], dlq[0]
 
 
-def _recorder_policy(s: Synthesized) -> list[dict[str, Any]]:
+RECORDER_ROLE = "SizeRecorderRole"  # its logical id's prefix (CDK drops the path's "Recorder")
+
+
+def recorder_policy(s: Synthesized) -> list[dict[str, Any]]:
     """Statements of the recorder role's own policy."""
     for policy in s.of_type("AWS::IAM::Policy").values():
-        roles = json.dumps(policy["Properties"]["Roles"])
-        if "Recorder" in roles or "SizeRecorderRole" in roles:
+        if RECORDER_ROLE in json.dumps(policy["Properties"]["Roles"]):
             statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
             return statements
     raise AssertionError("no policy on the recorder role")
+
+
+def queue_allows(s: Synthesized) -> list[dict[str, Any]]:
+    """The Allow statements of the source queue's policy."""
+    source = next(
+        k for k, v in s.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in v["Properties"]
+    )
+    return [
+        statement
+        for policy in s.of_type("AWS::SQS::QueuePolicy").values()
+        if policy["Properties"]["Queues"] == [{"Ref": source}]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
 
 
 def test_new_bucket_is_hardened(new_bucket: Synthesized) -> None:
@@ -80,26 +94,57 @@ def test_new_bucket_notifies_the_queue_of_object_created(new_bucket: Synthesized
     assert "Filter" not in configs[0]  # no prefix, no suffix: every object
 
 
-def test_bucket_notifies_deletes_only_when_a_sequencer_column_orders_them() -> None:
-    synthesized = synthesize(app_context(**NEW_BUCKET, sequencer_column="size_sequencer"))
-    notification = synthesized.one("Custom::S3BucketNotifications")
-    configs = notification["NotificationConfiguration"]["QueueConfigurations"]
-    assert sorted(event for cfg in configs for event in cfg["Events"]) == [
-        "s3:ObjectCreated:*",
-        "s3:ObjectRemoved:Delete",
-        "s3:ObjectRemoved:DeleteMarkerCreated",
-    ]
-
-
 def test_existing_bucket_is_imported_not_created(existing_bucket_in_vpc: Synthesized) -> None:
     existing_bucket_in_vpc.template.resource_count_is("AWS::S3::Bucket", 0)
-    notification = existing_bucket_in_vpc.one("Custom::S3BucketNotifications")
-    assert notification["BucketName"] == EXISTING_BUCKET
-    # Unmanaged: the handler keeps the notifications the bucket already has.
-    assert notification["Managed"] is False
-    rules = notification["NotificationConfiguration"]["QueueConfigurations"][0]["Filter"]
-    by_name = {rule["Name"]: rule["Value"] for rule in rules["Key"]["FilterRules"]}
-    assert by_name == {"prefix": "media/", "suffix": ".pdf"}
+
+
+def test_existing_bucket_defaults_to_eventbridge_without_the_notifications_handler(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    """Nothing rewrites the bucket's notification configuration: CDK's handler has dropped
+    notifications it did not create (aws-cdk#29004, #30607, #28120, #29653)."""
+    assert existing_bucket_in_vpc.recorder.event_source == "eventbridge"
+    existing_bucket_in_vpc.template.resource_count_is("Custom::S3BucketNotifications", 0)
+    existing_bucket_in_vpc.template.resource_count_is("AWS::Lambda::Function", 1)
+
+
+def test_eventbridge_rule_matches_the_bucket_under_each_target_prefix_and_suffix(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    rule = existing_bucket_in_vpc.one("AWS::Events::Rule")
+    assert rule["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [EXISTING_BUCKET]},
+            # One per target prefix, each with the suffix: a prefix and a suffix together on
+            # one field need EventBridge's wildcard.
+            "object": {"key": [{"wildcard": "avatars/*.pdf"}, {"wildcard": "media/*.pdf"}]},
+        },
+    }
+
+
+def test_eventbridge_queue_policy_admits_only_this_rule(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    (allow,) = queue_allows(existing_bucket_in_vpc)
+    rule_id = next(iter(existing_bucket_in_vpc.of_type("AWS::Events::Rule")))
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    assert "sqs:SendMessage" in allow["Action"]
+
+
+def test_eventbridge_undeliverable_events_go_to_the_dlq(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    (target,) = existing_bucket_in_vpc.one("AWS::Events::Rule")["Targets"]
+    _, dlq_props = queues(existing_bucket_in_vpc)
+    dlq = next(
+        k
+        for k, v in existing_bucket_in_vpc.of_type("AWS::SQS::Queue").items()
+        if v["Properties"] == dlq_props
+    )
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}}
 
 
 def test_existing_bucket_output_names_it(existing_bucket_in_vpc: Synthesized) -> None:
@@ -108,20 +153,19 @@ def test_existing_bucket_output_names_it(existing_bucket_in_vpc: Synthesized) ->
     assert outputs[c.OUTPUT_ALARM_TOPIC_ARN]["Value"] == TOPIC_ARN
 
 
-def test_queue_only_s3_from_this_bucket_may_send(any_config: Synthesized) -> None:
-    statements = [
-        st
-        for policy in any_config.of_type("AWS::SQS::QueuePolicy").values()
-        for st in policy["Properties"]["PolicyDocument"]["Statement"]
-        if st["Effect"] == "Allow"
-    ]
-    assert len(statements) == 1
-    assert statements[0]["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert "aws:SourceArn" in statements[0]["Condition"]["ArnLike"]
+def test_queue_admits_only_its_event_sources(any_config: Synthesized) -> None:
+    """One Allow per wired bucket: S3 from that bucket, or that bucket's EventBridge rule."""
+    allows = queue_allows(any_config)
+    assert len(allows) == len(any_config.recorder.buckets)
+    principal = {"notification": "s3.amazonaws.com", "eventbridge": "events.amazonaws.com"}
+    for allow in allows:
+        assert allow["Principal"] == {"Service": principal[any_config.recorder.event_source]}
+        (condition,) = allow["Condition"].values()
+        assert list(condition) == ["aws:SourceArn"]
 
 
 def test_queues_encrypted_so_s3_can_deliver_and_ssl_enforced(any_config: Synthesized) -> None:
-    source, dlq = _queues(any_config)
+    source, dlq = queues(any_config)
     for queue in (source, dlq):
         assert queue["SqsManagedSseEnabled"] is True
         assert "KmsMasterKeyId" not in queue  # alias/aws/sqs would block S3's deliveries
@@ -136,23 +180,23 @@ def test_queues_encrypted_so_s3_can_deliver_and_ssl_enforced(any_config: Synthes
 
 
 def test_dlq_keeps_messages_14_days_longer_than_the_source(any_config: Synthesized) -> None:
-    source, dlq = _queues(any_config)
+    source, dlq = queues(any_config)
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert source["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
 
 
 def test_queue_defaults_match_the_shared_constants(new_bucket: Synthesized) -> None:
-    source, _ = _queues(new_bucket)
+    source, _ = queues(new_bucket)
     assert source["RedrivePolicy"]["maxReceiveCount"] == c.DEFAULT_MAX_RECEIVE_COUNT == 8
     assert source["VisibilityTimeout"] == c.DEFAULT_VISIBILITY_TIMEOUT_S
 
 
 def test_visibility_timeout_covers_six_function_timeouts_plus_window(
-    any_config: Synthesized,
+    context_config: Synthesized,
 ) -> None:
-    source, _ = _queues(any_config)
-    function = _function(any_config)
-    mapping = any_config.one("AWS::Lambda::EventSourceMapping")
+    source, _ = queues(context_config)
+    function = recorder_function(context_config)
+    mapping = context_config.one("AWS::Lambda::EventSourceMapping")
     minimum = 6 * function["Timeout"] + mapping["MaximumBatchingWindowInSeconds"]
     assert source["VisibilityTimeout"] >= minimum
 
@@ -179,7 +223,7 @@ def test_event_source_settings_follow_context(existing_bucket_in_vpc: Synthesize
 
 
 def test_function_runtime_architecture_and_handler(new_bucket: Synthesized) -> None:
-    function = _function(new_bucket)
+    function = recorder_function(new_bucket)
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     assert "ReservedConcurrentExecutions" not in function
@@ -187,27 +231,29 @@ def test_function_runtime_architecture_and_handler(new_bucket: Synthesized) -> N
 
 
 def test_function_environment_single_table(new_bucket: Synthesized) -> None:
-    env = _function(new_bucket)["Environment"]["Variables"]
+    env = recorder_function(new_bucket)["Environment"]["Variables"]
     assert env[c.ENV_DB_SECRET_ARN] == SECRET_ARN
     assert env[c.ENV_TABLE] == "public.documents_document"
     assert env["POWERTOOLS_SERVICE_NAME"] == c.SERVICE_NAME
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == c.METRICS_NAMESPACE
-    assert int(env[c.ENV_STATEMENT_TIMEOUT_MS]) <= _function(new_bucket)["Timeout"] * 1000 / 2
+    assert (
+        int(env[c.ENV_STATEMENT_TIMEOUT_MS]) <= recorder_function(new_bucket)["Timeout"] * 1000 / 2
+    )
     assert c.ENV_DATABASE_URL not in env
     assert c.ENV_TARGETS not in env
     assert c.ENV_KEY_COLUMN not in env  # the recorder's own default applies
 
 
-def test_function_environment_is_accepted_by_the_recorder(any_config: Synthesized) -> None:
+def test_function_environment_is_accepted_by_the_recorder(context_config: Synthesized) -> None:
     """The recorder's own start-up validation, run on what the stack sets."""
-    env = _function(any_config)["Environment"]["Variables"]
+    env = recorder_function(context_config)["Environment"]["Variables"]
     settings = Settings.from_env(env)
     assert settings.db_secret_arn == SECRET_ARN
     assert settings.database_url is None
 
 
 def test_function_environment_targets(existing_bucket_in_vpc: Synthesized) -> None:
-    env = _function(existing_bucket_in_vpc)["Environment"]["Variables"]
+    env = recorder_function(existing_bucket_in_vpc)["Environment"]["Variables"]
     assert json.loads(env[c.ENV_TARGETS])[1] == {
         "prefix": "avatars/",
         "table": "accounts_profile",
@@ -223,7 +269,7 @@ def test_no_vpc_means_no_endpoints_or_security_groups(new_bucket: Synthesized) -
 
 
 def test_vpc_function_placed_in_given_subnets(existing_bucket_in_vpc: Synthesized) -> None:
-    function = _function(existing_bucket_in_vpc)
+    function = recorder_function(existing_bucket_in_vpc)
     assert function["VpcConfig"] == {
         "SubnetIds": list(SUBNET_IDS),
         "SecurityGroupIds": [SECURITY_GROUP_ID],
@@ -244,7 +290,7 @@ def test_vpc_endpoints_reachable_from_function_only(existing_bucket_in_vpc: Synt
 
 
 def test_iam_recorder_statements_are_exactly_these(new_bucket: Synthesized) -> None:
-    statements = _recorder_policy(new_bucket)
+    statements = recorder_policy(new_bucket)
     actions = {json.dumps(sorted(st["Action"])): st["Resource"] for st in statements}
     assert set(actions) == {
         json.dumps(["logs:CreateLogStream", "logs:PutLogEvents"]),
@@ -263,7 +309,7 @@ def test_iam_recorder_statements_are_exactly_these(new_bucket: Synthesized) -> N
 
 
 def test_iam_no_wildcards_in_statements_we_wrote(any_config: Synthesized) -> None:
-    for statement in _recorder_policy(any_config):
+    for statement in recorder_policy(any_config):
         actions = statement["Action"]
         actions = actions if isinstance(actions, list) else [actions]
         assert not any("*" in action for action in actions), statement
@@ -275,11 +321,11 @@ def test_iam_managed_policy_only_for_vpc_networking(any_config: Synthesized) -> 
     ours = [
         role["Properties"]
         for logical_id, role in any_config.of_type("AWS::IAM::Role").items()
-        if "BucketNotificationsHandler" not in logical_id
+        if logical_id.startswith(RECORDER_ROLE)
     ]
     assert len(ours) == 1
     managed = json.dumps(ours[0].get("ManagedPolicyArns", []))
-    in_vpc = "VpcConfig" in _function(any_config)
+    in_vpc = "VpcConfig" in recorder_function(any_config)
     assert ("AWSLambdaVPCAccessExecutionRole" in managed) == in_vpc
     assert "AWSLambdaBasicExecutionRole" not in managed
 
@@ -287,7 +333,7 @@ def test_iam_managed_policy_only_for_vpc_networking(any_config: Synthesized) -> 
 def test_iam_secret_key_decrypt_only_through_secrets_manager(
     existing_bucket_in_vpc: Synthesized,
 ) -> None:
-    statements = _recorder_policy(existing_bucket_in_vpc)
+    statements = recorder_policy(existing_bucket_in_vpc)
     kms = [st for st in statements if st["Action"] == "kms:Decrypt"]
     assert len(kms) == 1
     assert kms[0]["Resource"] == KMS_KEY_ARN
