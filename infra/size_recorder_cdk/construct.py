@@ -696,11 +696,12 @@ class SizeRecorder(Construct):
         )
         self.event_rules.append(rule)
         if bucket is not self.bucket or self.props.bucket is not None:
+            name = bucket.bucket_name if resolved(bucket.bucket_name) else bucket.node.path
             Annotations.of(rule).add_info(
-                f"size-recorder: bucket {bucket.bucket_name} must send its events to EventBridge."
-                f" Run `size-recorder enable-eventbridge --bucket {bucket.bucket_name}` once (it"
-                " keeps the bucket's other notifications), or set event_bridge_enabled=True where"
-                " the bucket is defined."
+                f"size-recorder: bucket {name} must send its events to EventBridge. Run"
+                f" `size-recorder enable-eventbridge --bucket {name}` once (it keeps the bucket's"
+                " other notifications), or set event_bridge_enabled=True where the bucket is"
+                " defined."
             )
 
     def _acknowledge_notifications_handler(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
@@ -345,11 +345,6 @@ class SizeRecorderProps:
         return any(target.sequencer_column for target in self.recorder_targets)
 
 
-def prop_names() -> tuple[str, ...]:
-    """The props, in declaration order (the props table's order)."""
-    return tuple(f.name for f in fields(SizeRecorderProps))
-
-
 # --- Problems -------------------------------------------------------------------------------
 
 
@@ -447,10 +442,11 @@ def target_variables(
 
 
 def function_environment(
-    props: SizeRecorderProps, *, to_json: Callable[[Any], str] = json.dumps
+    props: SizeRecorderProps, *, to_json: Callable[[Any], str]
 ) -> dict[str, str]:
     """The function's environment, as in the recorder's configuration table, less the database
-    variables (`database_environment` in the construct). DATABASE_URL is never set."""
+    variables, which RecorderFunction adds for the chosen authentication. DATABASE_URL is never
+    set."""
     level = props.log_level.upper() if resolved(props.log_level) else props.log_level
     return {
         **target_variables(props, to_json=to_json),

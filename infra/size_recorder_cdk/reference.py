@@ -7,7 +7,7 @@ page's table differs, so the table, the defaults and the code cannot drift apart
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from typing import Any
 
 from aws_cdk import aws_lambda as lambda_
@@ -28,7 +28,7 @@ def props_table() -> str:
 
 
 def _default(value: Any) -> str:
-    if value is MISSING or value is None:
+    if value is None:
         return "none"
     if isinstance(value, lambda_.Architecture):
         return f"`{value.name}`"
