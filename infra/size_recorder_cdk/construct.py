@@ -41,6 +41,7 @@ from size_recorder_cdk.props import (
     filter_prefixes,
     function_environment,
     resolved,
+    same_bucket,
     unfiltered_notification_why,
     validate,
 )
@@ -627,6 +628,11 @@ class SizeRecorder(Construct):
         """
         prefixes = (prefix,) if prefix is not None else filter_prefixes(self.props, bucket)
         checks = [
+            (
+                not any(same_bucket(bucket, wired) for wired in self.buckets),
+                "this bucket's events already reach the queue (S3 would refuse the overlapping"
+                " notification; a second rule would deliver every event twice)",
+            ),
             (
                 bool(prefixes),
                 "no target routes this bucket's objects: add a RecorderTarget without a bucket"

@@ -297,6 +297,13 @@ def test_added_bucket_without_a_prefix_is_refused_in_notification_mode(stack: St
         recorder.add_bucket(imported(stack, ADDED_BUCKET))
 
 
+def test_added_bucket_already_wired_is_refused(stack: Stack) -> None:
+    media = imported(stack)
+    recorder = SizeRecorder(stack, "SizeRecorder", **required(stack), bucket=media)
+    with pytest.raises(SizeRecorderConfigError, match="already reach the queue"):
+        recorder.add_bucket(s3.Bucket.from_bucket_name(stack, "Again", EXISTING_BUCKET))
+
+
 def test_added_bucket_no_target_routes_is_refused(stack: Stack) -> None:
     media = imported(stack)
     recorder = SizeRecorder(
