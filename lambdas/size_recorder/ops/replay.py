@@ -34,21 +34,24 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from size_recorder import constants as c
 from size_recorder.adapters import sqs
 from size_recorder.core.config import Settings
-from size_recorder.core.events import (
-    EventParseError,
-    Invalid,
-    ObjectCreated,
-    ParsedEntry,
-    parse_body,
-)
+from size_recorder.core.events import Invalid, ObjectCreated, ParsedEntry
 from size_recorder.core.recorder import Message, Recorder
+from size_recorder.ops.dlq import (
+    NotADeadLetterQueue,
+    Reading,
+    dead_letter_sources,
+    invalid_reason,
+    parse,
+    read_held,
+    routing_setting,
+)
 
-# Messages that stay in the DLQ are hidden this long while a run goes on, so a run that lasts
-# longer than the DLQ's visibility timeout does not pick them up again. Released at the end.
-HOLD_S = 900
+# ops/discard.py imports these under their old names; once it imports them from ops.dlq,
+# these two lines go.
+_parse = parse
+_invalid_reason = invalid_reason
 
 # Records counted by what happened (or would happen) to them: the core's outcomes, plus these.
 ROUTED_NOWHERE = "routed nowhere"  # skipped only because this configuration has no target
@@ -113,27 +116,20 @@ class ReplayResult:
 
 
 @dataclass(slots=True)
-class _Run:
+class _Run(Reading):
     """What a running replay has seen so far; becomes a `ReplayResult` at the end."""
 
-    received: int = 0
     moved: int = 0
     recorded: int = 0
-    seen: set[str] = field(default_factory=set)
     failing: dict[str, FailingMessage] = field(default_factory=dict)
     for_configuration: dict[str, FailingMessage] = field(default_factory=dict)
-    held: dict[str, str] = field(default_factory=dict)  # message id → receipt handle to release
     outcomes: Counter[str] = field(default_factory=Counter)
-    drained: bool = False
 
     def keep(self, message: sqs.ReceivedMessage, reason: str) -> None:
         self.failing[message.message_id] = FailingMessage(message.message_id, reason)
 
     def keep_for_configuration(self, message: sqs.ReceivedMessage, reason: str) -> None:
         self.for_configuration[message.message_id] = FailingMessage(message.message_id, reason)
-
-    def deleted(self, message: sqs.ReceivedMessage) -> None:
-        self.held.pop(message.message_id, None)
 
 
 def replay_dlq(
@@ -225,46 +221,18 @@ def _drain(
 ) -> _Run:
     """Receive batches until the DLQ has nothing new, the limit is reached, or a stop."""
     run = _Run()
-    try:
-        while not should_stop():
-            room = batch_size if limit is None else min(batch_size, limit - run.received)
-            if room <= 0:
-                break
-            received = sqs.receive(client, dlq_url, max_messages=room, wait_seconds=wait_seconds)
-            # Until a handler deletes them, received messages are released when the run ends
-            # (one seen again after its hold expired comes with a new receipt handle).
-            run.held.update({m.message_id: m.receipt_handle for m in received})
-            fresh = [m for m in received if m.message_id not in run.seen]
-            if not fresh:
-                run.drained = True
-                break
-            run.seen.update(m.message_id for m in fresh)
-            run.received += len(fresh)
-            handle(client, dlq_url, fresh, run)
-            # What stays is hidden for the rest of the run: were it to reappear, the run would
-            # take it for the end of the DLQ (nothing fresh) and stop early.
-            staying = [run.held[m.message_id] for m in fresh if m.message_id in run.held]
-            if staying:
-                sqs.change_visibility(client, dlq_url, [(h, HOLD_S) for h in staying])
-            on_progress(run)
-    finally:
-        # Whatever stays in the DLQ becomes visible again now, as it was before the run.
-        sqs.change_visibility(client, dlq_url, [(h, 0) for h in run.held.values()])
+    read_held(
+        client,
+        dlq_url,
+        run,
+        handle=lambda fresh: handle(client, dlq_url, fresh, run),
+        limit=limit,
+        batch_size=batch_size,
+        wait_seconds=wait_seconds,
+        should_stop=should_stop,
+        on_progress=lambda: on_progress(run),
+    )
     return run
-
-
-def _parse(body: str) -> list[ParsedEntry]:
-    """The body's entries; a body that does not parse is one `Invalid` entry."""
-    try:
-        return parse_body(body)
-    except EventParseError as exc:
-        return [Invalid(str(exc))]
-
-
-def _invalid_reason(entries: Iterable[ParsedEntry]) -> str | None:
-    """Why no replay can record this message (its body or a record is invalid), or None."""
-    reasons = [f"invalid: {e.reason}" for e in entries if isinstance(e, Invalid)]
-    return "; ".join(reasons) or None
 
 
 def _peek_handler(settings: Settings) -> _Handler:
@@ -277,10 +245,10 @@ def _peek_handler(settings: Settings) -> _Handler:
 
     def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
         for message in messages:
-            entries = _parse(message.body)
+            entries = parse(message.body)
             verdicts = [_would(settings, entry) for entry in entries]
             run.outcomes.update(verdicts)
-            invalid = _invalid_reason(entries)
+            invalid = invalid_reason(entries)
             nowhere = [
                 (e.bucket, e.key)
                 for e, verdict in zip(entries, verdicts, strict=True)
@@ -341,27 +309,18 @@ def _configuration_reason(
 ) -> str:
     """Why a message routed nowhere stays, naming the variable the operator should check."""
     where = ", ".join(f"s3://{bucket}/{key}" for bucket, key in objects)
-    if all(target.origin == c.ENV_TABLE for target in settings.targets):
-        variable = c.ENV_KEY_PREFIX
-        here = f"{variable}={settings.targets[0].prefix!r}"
-    else:
-        variable = c.ENV_TARGETS
-        here = f"{variable} ({', '.join(_describe(t.bucket, t.prefix) for t in settings.targets)})"
+    variable, here = routing_setting(settings)
     return (
         f"routed nowhere: {where} is outside {here} here, but the function that sent it to the"
         f" DLQ did not skip it; check {variable} against the function's (kept in the DLQ)"
     )
 
 
-def _describe(bucket: str | None, prefix: str) -> str:
-    return f"s3://{bucket or '*'}/{prefix}"
-
-
 def _redrive_handler(destination: str, *, move_all: bool, dry_run: bool) -> _Handler:
     def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
         movable: list[sqs.ReceivedMessage] = []
         for message in messages:
-            reason = None if move_all else _invalid_reason(_parse(message.body))
+            reason = None if move_all else invalid_reason(parse(message.body))
             if reason is None:
                 movable.append(message)
             else:
@@ -432,25 +391,11 @@ def _move_task(
 
 
 def _dead_letter_sources(client: Any, dlq_url: str, *, needed: bool) -> list[str]:
-    """The queues that use `dlq_url` as their DLQ (listed when `needed` or to check the queue);
-    refuses a source queue passed as the DLQ.
-
-    A queue with a redrive policy of its own that no queue uses as its DLQ is a source queue:
-    replaying it would move or delete messages the function has yet to see. (A DLQ with a DLQ
-    of its own is still somebody's DLQ, and is accepted.) A queue without a redrive policy is
-    not listed unless needed, so direct replay needs no sqs:ListDeadLetterSourceQueues.
-    """
-    own_dlq = sqs.dead_letter_target(client, dlq_url)
-    if own_dlq is None and not needed:
-        return []
-    sources = sqs.dead_letter_sources(client, dlq_url)
-    if own_dlq is not None and not sources:
-        own_dlq_url = sqs.queue_url_from_arn(client, own_dlq)
-        raise ReplayError(
-            f"{dlq_url} is the source queue (its redrive policy sends failures to {own_dlq_url});"
-            f" pass its dead-letter queue: --dlq-url {own_dlq_url}"
-        )
-    return sources
+    """The queues that use `dlq_url` as their DLQ; refuses a source queue passed as the DLQ."""
+    try:
+        return dead_letter_sources(client, dlq_url, needed=needed)
+    except NotADeadLetterQueue as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def _only_source(dlq_url: str, sources: list[str]) -> str:
