@@ -183,8 +183,10 @@ def _asset_size_mb() -> float:
         asset, archive = Path(workdir, "asset"), Path(workdir, "asset.zip")
         asset.mkdir()
         code = (
-            "import sys; from size_recorder_cdk.bundling import PipLocalBundling;"
-            f" PipLocalBundling({ARCHITECTURE!r}).try_bundle(sys.argv[1])"
+            "import sys; from size_recorder_cdk.bundling import"
+            " Bundle, PipLocalBundling, bundle_python;"
+            f" bundle = Bundle({ARCHITECTURE!r}, python=bundle_python());"
+            " PipLocalBundling(bundle).try_bundle(sys.argv[1])"
         )
         done = subprocess.run(
             [sys.executable, "-c", code, str(asset)],

@@ -1,6 +1,6 @@
 """The real thing: `npx cdk synth` from the project root with the project's cdk.json, bundling
-the function with pip for its architecture (no Docker), what the bundle holds and what its hash
-reads, and the app's own error path."""
+the function with pip for its architecture (no Docker) from the lock, compiled by CPython 3.13,
+what the bundle holds and what its hash reads, and the app's own error path."""
 
 from __future__ import annotations
 
@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, Stack
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from size_recorder import constants as c
 from size_recorder_cdk.bundling import (
+    LOCK_FILE,
     PACKAGE_DIR,
+    PLATFORMS,
+    TASK_ROOT,
+    Bundle,
+    Interpreter,
     PipLocalBundling,
+    bundle_python,
     function_code,
     lambda_requirements,
+    pip_arguments,
+    read_lock,
 )
 from tests.infra.conftest import ROOT, SECRET_ARN
 
@@ -35,7 +44,8 @@ IN_LAMBDA = ["__init__.py", "adapters", "aws_lambda", "constants.py", "core", "h
 
 
 def package_entries(bundle: Path) -> list[str]:
-    return sorted(entry.name for entry in (bundle / "size_recorder").iterdir())
+    """The package's top-level entries, bytecode aside."""
+    return sorted(e.name for e in (bundle / "size_recorder").iterdir() if e.name != "__pycache__")
 
 
 def cli_env() -> dict[str, str]:
@@ -93,12 +103,23 @@ def test_cli_synth_succeeds_with_project_cdk_json(
     assert c.OUTPUT_DLQ_URL in template["Outputs"]
 
 
-def test_cli_synth_bundles_the_handler(
+def runtime_bytecode_only(bundle: Path) -> None:
+    """Every module has its CPython 3.13 pyc beside it, and there is no other bytecode (pip's
+    --no-compile kept this machine's Python out)."""
+    sources = {path for path in bundle.rglob("*.py")}
+    pycs = set(bundle.rglob("*.pyc"))
+    assert sources
+    assert {pyc for pyc in pycs if not pyc.name.endswith(".cpython-313.pyc")} == set()
+    compiled = {pyc.parent.parent / f"{pyc.name.split('.')[0]}.py" for pyc in pycs}
+    assert sources - compiled == set()
+
+
+def test_cli_synth_bundles_the_handler_compiled_for_python_313(
     cli_synth: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
     asset = function_asset(cli_synth[1])
     assert (asset / "size_recorder" / "handler.py").is_file()
-    assert not list(asset.rglob("__pycache__")), "--no-compile: no bytecode from this machine"
+    runtime_bytecode_only(asset)
 
 
 def test_cli_synth_asset_holds_only_what_runs_in_lambda(
@@ -123,9 +144,17 @@ def test_cli_synth_bundles_psycopg_binary_for_arm64_python_313(
 
 
 @pytest.fixture(scope="module")
-def x86_64_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def python_313() -> Interpreter:
+    found = bundle_python()
+    if found is None:
+        pytest.skip("needs CPython 3.13 (pyenv's, or SIZE_RECORDER_BUNDLE_PYTHON) to compile")
+    return found
+
+
+@pytest.fixture(scope="module")
+def x86_64_bundle(tmp_path_factory: pytest.TempPathFactory, python_313: Interpreter) -> Path:
     bundle = tmp_path_factory.mktemp("x86_64-bundle")
-    assert PipLocalBundling("x86_64").try_bundle(str(bundle)) is True
+    assert PipLocalBundling(Bundle("x86_64", python=python_313)).try_bundle(str(bundle)) is True
     return bundle
 
 
@@ -139,14 +168,74 @@ def test_bundling_for_x86_64_fetches_x86_64_wheels(x86_64_bundle: Path) -> None:
 def test_bundle_holds_no_cli_demo_django_or_ops_code(x86_64_bundle: Path) -> None:
     assert not [part for part in NOT_IN_LAMBDA if (x86_64_bundle / "size_recorder" / part).exists()]
     assert package_entries(x86_64_bundle) == IN_LAMBDA
-    assert not list(x86_64_bundle.rglob("__pycache__"))
+
+
+def test_bundle_holds_python_313_bytecode_for_every_module(x86_64_bundle: Path) -> None:
+    runtime_bytecode_only(x86_64_bundle)
+
+
+def test_bundle_bytecode_is_unchecked_hash_based(x86_64_bundle: Path) -> None:
+    """PEP 552 flags word 0b01: hash-based, source never checked, so the zip's lost mtimes (and
+    the read-only /var/task) cannot make Python recompile."""
+    flags = {
+        int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in x86_64_bundle.rglob("*.pyc")
+    }
+    assert flags == {0b01}
+
+
+def test_bundle_bytecode_does_not_depend_on_where_it_was_built(
+    x86_64_bundle: Path, python_313: Interpreter, tmp_path: Path
+) -> None:
+    """Compiled again under another directory, every pyc is byte for byte the same: the pycs
+    name their sources under /var/task, not under the build's temporary directory."""
+    again = tmp_path / "elsewhere"
+    shutil.copytree(x86_64_bundle, again, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(python_313.compile_arguments(str(again)), check=True, timeout=300)
+    pycs = sorted(pyc.relative_to(x86_64_bundle) for pyc in x86_64_bundle.rglob("*.pyc"))
+    assert pycs == sorted(pyc.relative_to(again) for pyc in again.rglob("*.pyc"))
+    differing = [p for p in pycs if (x86_64_bundle / p).read_bytes() != (again / p).read_bytes()]
+    assert differing == []
+    assert (
+        TASK_ROOT.encode()
+        in (x86_64_bundle / "size_recorder/__pycache__/handler.cpython-313.pyc").read_bytes()
+    )
 
 
 def test_bundle_installs_the_lambda_extra_as_pyproject_writes_it() -> None:
     """The installed metadata bundling reads is pyproject's `lambda` extra, not a stale copy."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     declared = pyproject["project"]["optional-dependencies"]["lambda"]
-    assert sorted(map(str, map(Requirement, declared))) == sorted(lambda_requirements())
+    assert sorted(map(str, map(Requirement, declared))) == sorted(map(str, lambda_requirements()))
+
+
+@pytest.mark.parametrize("architecture", sorted(PLATFORMS))
+def test_lock_holds_every_package_the_lambda_extra_resolves_to(architecture: str) -> None:
+    """pip resolves the lock (a dry run) as bundling installs it, dependencies included: in
+    --require-hashes mode it refuses any dependency the lock does not pin with a hash, and what
+    it would install is exactly the lock, nothing more."""
+    arguments = pip_arguments(architecture, "/nonexistent", str(LOCK_FILE))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            *arguments,
+            "--dry-run",
+            "--ignore-installed",
+            "--report",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = {
+        (canonicalize_name(item["metadata"]["name"]), item["metadata"]["version"])
+        for item in json.loads(done.stdout)["install"]
+    }
+    assert resolved == {(pin.name, pin.version) for pin in read_lock()}
 
 
 def asset_hash(package_dir: Path) -> str:
@@ -180,35 +269,29 @@ def test_asset_hash_follows_edits_to_the_lambda_code(package_copy: Path) -> None
     assert asset_hash(package_copy) != before
 
 
-def python_313() -> str | None:
-    """A working CPython 3.13 on this machine (pyenv's shim exits 127 when it is not active)."""
-    candidates = [
-        shutil.which("python3.13"),
-        *map(str, Path.home().glob(".pyenv/versions/3.13*/bin/python3.13")),
-    ]
-    for candidate in filter(None, candidates):
-        version = subprocess.run(
-            [candidate, "--version"], capture_output=True, text=True, check=False
-        )
-        if version.returncode == 0:
-            return candidate
-    return None
+def on_x86_64() -> None:
+    if platform.machine() != "x86_64":
+        pytest.skip("needs an x86_64 machine to load the x86_64/cp313 bundle")
 
 
-def test_bundle_imports_the_handler_on_python_313_alone(x86_64_bundle: Path) -> None:
+def test_bundle_imports_the_handler_on_python_313_alone(
+    x86_64_bundle: Path, python_313: Interpreter
+) -> None:
     """What the Lambda runtime does: the bundle alone (plus the stdlib) imports the handler, with
     psycopg's compiled implementation; boto3, which the runtime would supply, is not needed; and
     the package comes from the bundle, not from this checkout."""
-    interpreter = python_313()
-    if interpreter is None or platform.machine() != "x86_64":
-        pytest.skip("needs CPython 3.13 on x86_64 to load the x86_64/cp313 bundle")
+    on_x86_64()
     probe = (
         f"import sys; sys.path.insert(0, {str(x86_64_bundle)!r});"
         " import size_recorder.handler, psycopg;"
         " print(psycopg.pq.__impl__, 'boto3' in sys.modules, size_recorder.__file__)"
     )
     done = subprocess.run(
-        [interpreter, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=False
+        [python_313.path, "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [
@@ -216,6 +299,37 @@ def test_bundle_imports_the_handler_on_python_313_alone(x86_64_bundle: Path) -> 
         "False",
         str(x86_64_bundle / "size_recorder" / "__init__.py"),
     ]
+
+
+def test_bundle_imports_every_module_from_its_bytecode_whatever_the_mtimes(
+    x86_64_bundle: Path, python_313: Interpreter, tmp_path: Path
+) -> None:
+    """Sources newer than their pycs (as a zip's mtimes may make them) still load from the pycs,
+    and nothing is compiled or written: Python's -v log names a pyc for every bundle module."""
+    on_x86_64()
+    copy = tmp_path / "task"
+    shutil.copytree(x86_64_bundle, copy)
+    for source in copy.rglob("*.py"):
+        os.utime(source, (2_000_000_000, 2_000_000_000))
+    done = subprocess.run(
+        [
+            python_313.path,
+            "-I",
+            "-v",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(copy)!r}); import size_recorder.handler",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = [line for line in done.stderr.splitlines() if f"code object from {copy}" in line]
+    from_pyc = [line for line in done.stderr.splitlines() if f"code object from '{copy}" in line]
+    assert loaded == []
+    assert len(from_pyc) > 100  # the handler, psycopg and Powertools: hundreds of modules
+    assert f"created '{copy}" not in done.stderr
 
 
 def test_app_bad_context_exits_naming_the_key() -> None:
