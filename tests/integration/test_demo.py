@@ -2,17 +2,22 @@
 
 Two runs, one per database mode: as a user runs it (the console script, its own embedded
 Postgres, a private TMPDIR so leftovers are visible), and in-process against the suite's
-Postgres with `--json`, which must drop the schema it created there.
+Postgres with `--json`, which must drop the schema it created there. Then the ways a user stops
+it (a signal, closing its terminal) and `--keep`, whose exports make the runbook paste as is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pty
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +31,21 @@ pytestmark = pytest.mark.slow
 
 # The demo finishes in ~12 s on 2 cores; this only bounds a hang.
 DEMO_TIMEOUT_S = 120
+SCRIPT = Path(sys.executable).with_name("size-recorder")
+# Printed once Postgres runs and the table exists: from here on, a leftover would show.
+POSTGRES_UP = "Creating documents_document, the bucket, its queue and DLQ"
+# What --keep exports, for the runbook's commands and the operator tools.
+KEEP_EXPORTS = (
+    "AWS_ENDPOINT_URL",
+    "DATABASE_URL",
+    "QUEUE_URL",
+    "DLQ_URL",
+    "BUCKET",
+    "SIZE_RECORDER_TABLE",
+    "SIZE_RECORDER_KEY_PREFIX",
+    "SIZE_RECORDER_SEQUENCER_COLUMN",
+    "WORKER_LOG",
+)
 
 
 @pytest.fixture
@@ -39,14 +59,10 @@ def short_tmp() -> Iterator[Path]:
 
 def test_demo_exits_zero_with_every_row_right_and_cleans_up(short_tmp: Path) -> None:
     # GIVEN a private temporary directory and no DATABASE_URL: the demo starts its own Postgres
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
-    env["TMPDIR"] = str(short_tmp)
-    script = Path(sys.executable).with_name("size-recorder")
-
     # WHEN a user runs it
     done = subprocess.run(
-        [str(script), "demo"],
-        env=env,
+        [str(SCRIPT), "demo"],
+        env=demo_env(short_tmp),
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,
@@ -62,12 +78,170 @@ def test_demo_exits_zero_with_every_row_right_and_cleans_up(short_tmp: Path) -> 
         assert f"{demo_file.size:,}" in row[0]
     assert f"all {len(FILES)} rows hold the right size" in done.stdout
     # ... and it left no process and no file behind
-    assert list(short_tmp.iterdir()) == []
+    assert_nothing_left(short_tmp)
+
+
+def demo_env(tmp: Path) -> dict[str, str]:
+    """A user's environment: no DATABASE_URL (the demo starts its own Postgres), a private
+    TMPDIR where anything left behind shows."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
+    env["TMPDIR"] = str(tmp)
+    return env
+
+
+def assert_nothing_left(tmp: Path) -> None:
+    assert list(tmp.iterdir()) == []
     assert not [
         p.pid
         for p in psutil.process_iter(["cmdline"])
-        if str(short_tmp) in " ".join(p.info["cmdline"] or ())
+        if str(tmp) in " ".join(p.info["cmdline"] or ())
     ]
+
+
+def wait_for(output: Path, text: str) -> str:
+    """The output file's contents once `text` shows in them."""
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    while text not in (seen := output.read_text(encoding="utf-8", errors="replace")):
+        assert time.monotonic() < deadline, f"{text!r} never showed in:\n{seen}"
+        time.sleep(0.2)
+    return seen
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT])
+def test_demo_stopped_by_a_signal_mid_run_leaves_no_postgres_and_no_files(
+    short_tmp: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    # GIVEN a demo whose Postgres is up
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        demo = subprocess.Popen(
+            [str(SCRIPT), "demo"], env=demo_env(short_tmp), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    wait_for(err, POSTGRES_UP)
+
+    # WHEN it gets the signal (SIGHUP: its terminal or tmux pane closed)
+    demo.send_signal(signum)
+
+    # THEN it stops with the documented status and leaves nothing behind
+    assert demo.wait(timeout=DEMO_TIMEOUT_S) == 130, err.read_text()
+    assert "everything the demo started was stopped and deleted" in err.read_text()
+    assert_nothing_left(short_tmp)
+
+
+# Run by the demo's child before the demo itself: a new session's leader that opens a terminal
+# makes it its controlling terminal, so closing that terminal hangs the session up.
+_ON_THE_TERMINAL = """
+import os, sys
+os.close(os.open(os.ttyname(0), os.O_RDWR))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_demo_whose_terminal_closes_cleans_up_and_exits_130(short_tmp: Path) -> None:
+    # GIVEN a demo drawing its live view on a terminal of its own
+    terminal, child_side = pty.openpty()
+    demo = subprocess.Popen(
+        [sys.executable, "-c", _ON_THE_TERMINAL, str(SCRIPT), "demo"],
+        env={**demo_env(short_tmp), "TERM": "xterm"},
+        stdin=child_side,
+        stdout=child_side,
+        stderr=child_side,
+        start_new_session=True,
+    )
+    os.close(child_side)
+    shown = b""
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    while POSTGRES_UP.encode() not in shown:
+        assert time.monotonic() < deadline, shown.decode(errors="replace")
+        shown += os.read(terminal, 65536)
+
+    # WHEN the terminal closes: the kernel hangs the demo up, and every write fails after
+    os.close(terminal)
+
+    # THEN the cleanup is not cut short by the view it can no longer erase
+    assert demo.wait(timeout=DEMO_TIMEOUT_S) == 130
+    assert_nothing_left(short_tmp)
+
+
+def exports(text: str) -> dict[str, str]:
+    """NAME → value of each `export NAME=value` line, as a shell would read it."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            name, _, value = shlex.split(line)[1].partition("=")
+            found[name] = value
+    return found
+
+
+def test_demo_keep_exports_what_the_runbook_needs_and_its_commands_paste(
+    short_tmp: Path, tmp_path: Path
+) -> None:
+    # GIVEN a kept demo
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        demo = subprocess.Popen(
+            [str(SCRIPT), "demo", "--keep"],
+            # Started the way `make demo` starts it: by its path, the virtualenv not on PATH.
+            env={**demo_env(short_tmp), "PATH": _fresh_shell()["PATH"]},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        printed = wait_for(err, 'size-recorder replay --dlq-url "$DLQ_URL" --dry-run')
+
+        # THEN it exports every variable the runbook uses, each with a value
+        exported = exports(printed)
+        assert {name: bool(exported.get(name)) for name in KEEP_EXPORTS} == dict.fromkeys(
+            KEEP_EXPORTS, True
+        )
+        assert Path(exported["WORKER_LOG"]).is_file()
+        # ... and every AWS CLI command it prints names the endpoint (v1 ignores the variable)
+        aws_lines = [line for line in printed.splitlines() if line.startswith("aws ")]
+        assert aws_lines
+        assert all('--endpoint-url "$AWS_ENDPOINT_URL"' in line for line in aws_lines)
+
+        # WHEN its export lines are pasted into a shell, followed by the runbook's commands
+        pasted = [line for line in printed.splitlines() if line.startswith("export ")]
+        shell = subprocess.run(
+            [
+                "bash",
+                "-c",
+                "\n".join(
+                    [
+                        *pasted,
+                        'size-recorder check --bucket "$BUCKET" --json || exit',
+                        'size-recorder replay --dlq-url "$DLQ_URL" --dry-run --json',
+                    ]
+                ),
+            ],
+            env=_fresh_shell(),
+            capture_output=True,
+            text=True,
+            timeout=DEMO_TIMEOUT_S,
+            check=False,
+        )
+
+        # THEN both run against the kept endpoints and find nothing to repair
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        *_, check_summary, replay_summary = map(json.loads, shell.stdout.splitlines())
+        assert check_summary["type"] == "summary"
+        assert check_summary["objects_matched"] == check_summary["objects_listed"] > 0
+        assert check_summary["complete"] is True
+        assert replay_summary["complete"] is True
+    finally:
+        # AND Ctrl-C stops the kept demo cleanly
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=DEMO_TIMEOUT_S) == 0, err.read_text()
+    assert_nothing_left(short_tmp)
+
+
+def _fresh_shell() -> dict[str, str]:
+    """A new terminal's environment: none of the suite's AWS or database settings, and PATH
+    without this virtualenv (the exports must bring `size-recorder`)."""
+    venv = str(SCRIPT.parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv)
+    keep = ("HOME", "LANG", "LC_ALL", "TERM", "USER")
+    return {"PATH": path, **{k: os.environ[k] for k in keep if k in os.environ}}
 
 
 def test_demo_json_report_on_an_existing_database_drops_its_schema(

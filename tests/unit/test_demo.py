@@ -1,16 +1,20 @@
-"""The demo's pure parts: its scenario, the timings it changes, how it reports a wrong row."""
+"""The demo's pure parts: its scenario, the timings it changes, how it reports a wrong row, what
+`--keep` prints."""
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
+from pathlib import Path
 
 from rich.console import Console
 
 from size_recorder import constants as c
-from size_recorder.demo.database import FILE_MAX_LENGTH
-from size_recorder.demo.display import print_report
-from size_recorder.demo.pipeline import DEMO_TIMINGS, DEPLOYED_TIMINGS
-from size_recorder.demo.runner import DemoReport, RowReport, median_p95
+from size_recorder.demo.database import FILE_MAX_LENGTH, DocumentsTable
+from size_recorder.demo.display import print_access, print_report
+from size_recorder.demo.endpoints import Endpoints
+from size_recorder.demo.pipeline import DEMO_TIMINGS, DEPLOYED_TIMINGS, Pipeline
+from size_recorder.demo.runner import Access, DemoReport, RowReport, median_p95
 from size_recorder.demo.scenario import FILES, MULTIPART_PART_SIZE, Story, Upload
 
 
@@ -78,3 +82,37 @@ def test_report_names_each_wrong_row_and_is_not_ok() -> None:
         "ok": False,
         "size_bytes": None,
     }
+
+
+def test_keep_exports_what_the_runbook_reads_and_names_the_endpoint_in_every_aws_command() -> None:
+    endpoints = Endpoints("http://127.0.0.1:4566", "postgresql://demo@/app", False, Path("/w"))
+    queue = "http://127.0.0.1:4566/123456789012/demo-events"
+    pipeline = Pipeline("demo-bucket", queue, "arn:q", queue.replace("events", "dlq"), "arn:d")
+    table = DocumentsTable(endpoints.database_url, "public")
+    recorder = {
+        c.ENV_DATABASE_URL: endpoints.database_url,
+        c.ENV_TABLE: table.qualified,
+        c.ENV_KEY_PREFIX: "media/",
+    }
+    console = Console(record=True, width=80)
+
+    print_access(console, Access(endpoints, pipeline, table, recorder))
+
+    lines = console.export_text().splitlines()
+    exported = dict(
+        shlex.split(line)[1].partition("=")[::2] for line in lines if line.startswith("export ")
+    )
+    assert (
+        exported.items()
+        >= {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+            "QUEUE_URL": queue,
+            "DLQ_URL": pipeline.dlq_url,
+            "BUCKET": "demo-bucket",
+            "WORKER_LOG": "/w/worker.log",
+            **recorder,
+        }.items()
+    )
+    aws = [line for line in lines if line.startswith("aws ") or " aws " in line]
+    assert len(aws) == 4
+    assert all('aws --endpoint-url "$AWS_ENDPOINT_URL" ' in line for line in aws)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     database_url = os.environ.get(c.ENV_DATABASE_URL) or None
     try:
         with (
-            _sigterm_interrupts(),
+            _signals_interrupt(),
             DemoDisplay(console) as display,
             open_demo(database_url=database_url, observer=display) as demo,
         ):
@@ -78,11 +79,18 @@ def run(args: argparse.Namespace) -> int:
     except DemoSetupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
-        console.print("interrupted: everything the demo started was stopped and deleted")
+        _last_word("interrupted: everything the demo started was stopped and deleted")
         return EXIT_INTERRUPTED
     if args.keep:
-        console.print("stopped: everything the demo started was stopped and deleted")
+        _last_word("stopped: everything the demo started was stopped and deleted")
     return code
+
+
+def _last_word(text: str) -> None:
+    """The closing line, unless the terminal is gone (SIGHUP: it was closed), which makes every
+    write fail; the cleanup it reports has already happened."""
+    with contextlib.suppress(OSError):
+        console.print(text)
 
 
 def _report_console() -> Console:
@@ -100,8 +108,12 @@ def _wait_for_interrupt() -> None:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so `kill` also stops Postgres and deletes the temp files."""
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (its terminal or tmux pane closed) unwind like Ctrl-C, so they also
+    stop Postgres and delete the temporary files: by default either kills the process on the
+    spot and leaves them behind."""
+    from size_recorder.demo.endpoints import STOP_SIGNALS
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -109,8 +121,9 @@ def _sigterm_interrupts() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -7,9 +7,13 @@ gets. The final report goes to stdout, so `--json` can replace it without touchi
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -19,6 +23,8 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
+
+from size_recorder.demo.scenario import KEY_PREFIX
 
 if TYPE_CHECKING:
     from size_recorder.demo.runner import Access, Demo, DemoReport, FileStatus
@@ -54,7 +60,10 @@ class DemoDisplay:
     def stop(self) -> None:
         """End the live view (idempotent), e.g. before the final report is printed."""
         self._demo = None
-        self._live.stop()
+        # Erasing the view fails when the terminal is gone (SIGHUP: it was closed); that must
+        # not replace the interrupt the demo is unwinding with.
+        with contextlib.suppress(OSError):
+            self._live.stop()
 
     def attach(self, demo: Demo) -> None:
         """Show the files' progress from now on."""
@@ -168,21 +177,42 @@ def print_report(console: Console, report: DemoReport) -> None:
 
 
 def print_access(console: Console, access: Access) -> None:
-    """How to look around the running endpoints with psql, the AWS CLI and size-recorder."""
-    endpoints, pipeline = access.endpoints, access.pipeline
-    exports = {**endpoints.aws_environment(), **access.recorder_environment}
+    """`export` lines for another shell, then commands to look around with psql, the AWS CLI and
+    size-recorder: with the exports applied, docs/operations.md's commands paste as printed."""
+    # AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (SQS among them): say it every time.
+    aws = 'aws --endpoint-url "$AWS_ENDPOINT_URL"'
+    psql = access.endpoints.psql_command()
+    table = access.table.qualified
+    upload = "uploads/hello.txt"
     lines = [
         "[bold]The endpoints stay up until Ctrl-C; the worker keeps recording.[/]",
         "",
         "# in another shell:",
-        *(f"export {name}={shlex.quote(value)}" for name, value in exports.items()),
+        *_path_export(),
+        *(f"export {name}={shlex.quote(value)}" for name, value in access.environment().items()),
         "",
-        f"aws s3 ls s3://{pipeline.bucket}/ --recursive",
-        f"aws s3 cp ./some-file s3://{pipeline.bucket}/media/uploads/some-file",
-        f"aws sqs get-queue-attributes --queue-url {pipeline.queue_url} --attribute-names All",
-        f"aws sqs receive-message --queue-url {pipeline.dlq_url}",
-        f"{endpoints.psql_command()} -c "
-        + shlex.quote(f"SELECT id, file, size_bytes FROM {access.table.qualified} ORDER BY id"),
+        "# the app saves a row, the browser uploads, the worker records the size:",
+        f"{psql} -c \"INSERT INTO {table} (file) VALUES ('{upload}')\"",
+        f'echo hello > hello.txt && {aws} s3 cp hello.txt "s3://$BUCKET/{KEY_PREFIX}{upload}"',
+        f"{psql} -c " + shlex.quote(f"SELECT id, file, size_bytes FROM {table} ORDER BY id"),
+        f'{aws} s3 ls "s3://$BUCKET/" --recursive',
+        f'{aws} sqs get-queue-attributes --queue-url "$QUEUE_URL" --attribute-names All',
+        f'{aws} sqs receive-message --queue-url "$DLQ_URL" --visibility-timeout 0',
+        'tail -n 3 "$WORKER_LOG"',
+        "",
+        "# the runbook, docs/operations.md (skip its 'Before you start': the exports replace it):",
+        f'size-recorder check --bucket "$BUCKET" --prefix {KEY_PREFIX}',
+        'size-recorder replay --dlq-url "$DLQ_URL" --dry-run',
     ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=line.startswith("[bold]"))
+
+
+def _path_export() -> list[str]:
+    """Put this installation's `size-recorder` first on the other shell's PATH when it is not
+    already (`make demo` runs it from .venv/bin, which a fresh shell does not have)."""
+    script = Path(sys.executable).parent / "size-recorder"
+    found = shutil.which("size-recorder")
+    if not script.exists() or (found is not None and Path(found) == script):
+        return []
+    return [f'export PATH={shlex.quote(str(script.parent))}:"$PATH"']

@@ -12,6 +12,7 @@ import atexit
 import functools
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -31,6 +32,12 @@ FAKE_ACCESS_KEY_ID = "demo"
 FAKE_SECRET_ACCESS_KEY = "demo"  # noqa: S105 - moto's fake credentials, not a secret
 
 INSTALL_HINT = "install the demo extra: pip install 'size-recorder[demo]' (make demo does this)"
+
+# What stops the demo: Ctrl-C, `kill`, and (SIGHUP) the terminal or tmux pane it runs in closing.
+if sys.platform == "win32":
+    STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+else:
+    STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class DemoSetupError(RuntimeError):
@@ -67,11 +74,10 @@ class Endpoints:
         }
 
     def psql_command(self) -> str:
-        """A psql invocation for this database (the bundled psql when none is installed)."""
-        if not self.embedded_postgres:
-            return f'psql "${c.ENV_DATABASE_URL}"'
-        psql = shutil.which("psql") or _bundled_psql()
-        return f"{psql} '{self.database_url}'"
+        """psql on `$DATABASE_URL` (the bundled psql when none is installed and the demo runs
+        its own Postgres)."""
+        psql = shutil.which("psql") or ("psql" if not self.embedded_postgres else _bundled_psql())
+        return f'{shlex.quote(psql)} "${c.ENV_DATABASE_URL}"'
 
 
 @contextmanager
@@ -99,7 +105,7 @@ def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
 
 @contextmanager
 def interrupts_deferred() -> Iterator[list[int]]:
-    """Hold Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt.
+    """Hold every `STOP_SIGNALS` until the block is done, then raise KeyboardInterrupt.
 
     An interrupt in the middle of starting or stopping Postgres would leave its process and
     data directory behind, which is exactly what the demo promises not to do. The block gets
@@ -113,7 +119,7 @@ def interrupts_deferred() -> Iterator[list[int]]:
     def hold(signum: int, frame: Any) -> None:
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, hold) for sig in STOP_SIGNALS}
     try:
         yield received
     finally:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from aws_lambda_powertools import Logger
@@ -162,6 +163,13 @@ class DemoReport:
         }
 
 
+# The names docs/operations.md's commands use for the stack's outputs, and the worker's log.
+ENV_QUEUE_URL = "QUEUE_URL"
+ENV_DLQ_URL = "DLQ_URL"
+ENV_BUCKET = "BUCKET"
+ENV_WORKER_LOG = "WORKER_LOG"
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """How to reach the running endpoints with other tools (`--keep`)."""
@@ -170,6 +178,21 @@ class Access:
     pipeline: Pipeline
     table: DocumentsTable
     recorder_environment: Mapping[str, str]
+
+    @property
+    def worker_log(self) -> Path:
+        return worker_log_path(self.endpoints)
+
+    def environment(self) -> dict[str, str]:
+        """What `--keep` exports: with these set, the runbook's commands paste as printed."""
+        return {
+            **self.endpoints.aws_environment(),
+            **self.recorder_environment,
+            ENV_QUEUE_URL: self.pipeline.queue_url,
+            ENV_DLQ_URL: self.pipeline.dlq_url,
+            ENV_BUCKET: self.pipeline.bucket,
+            ENV_WORKER_LOG: str(self.worker_log),
+        }
 
 
 @contextmanager
@@ -466,8 +489,7 @@ class Demo:
         if store is None:
             raise DemoFailure("the recorder's store was not opened")
         recorder = _ObservedRecorder(settings, store, self._on_batch)
-        log_path = self.endpoints.workdir / WORKER_LOG_FILE
-        self._log_file = log_path.open("w", encoding="utf-8")
+        self._log_file = worker_log_path(self.endpoints).open("w", encoding="utf-8")
         _WORKER_LOG_HANDLER.setStream(self._log_file)
         logger = Logger(service=WORKER_LOG_SERVICE, logger_handler=_WORKER_LOG_HANDLER)
         client = self.endpoints.client("sqs")  # the worker's own, as a separate process would
@@ -546,7 +568,7 @@ class Demo:
 
     def worker_log_tail(self, lines: int = 5) -> list[str]:
         """The worker's last log lines (Powertools JSON), to explain a failure."""
-        path = self.endpoints.workdir / WORKER_LOG_FILE
+        path = worker_log_path(self.endpoints)
         if self._log_file is None or not path.exists():
             return []
         self._log_file.flush()
@@ -693,6 +715,11 @@ class Demo:
         if self._watcher is None:
             raise DemoFailure("the table watcher was not started")
         return self._watcher
+
+
+def worker_log_path(endpoints: Endpoints) -> Path:
+    """Where the worker's Powertools JSON lines go: gone with the rest of the demo's files."""
+    return endpoints.workdir / WORKER_LOG_FILE
 
 
 def _path(outcomes: Sequence[Outcome], name: str, state: _State) -> str:
