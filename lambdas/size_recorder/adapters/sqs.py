@@ -1,4 +1,4 @@
-"""SQS access for the handler's unmatched retries, the worker and the replay tool.
+"""SQS access for the handler's unmatched retries, the worker and the operator tools.
 
 boto3 is imported on first use only: the Lambda's `DATABASE_URL` path never needs it unless a
 record is unmatched. Clients honour boto3's standard settings (`AWS_ENDPOINT_URL`, profiles,
@@ -247,3 +247,39 @@ def _not_implemented(exc: Any) -> bool:
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     code = str(response.get("Error", {}).get("Code", ""))
     return status >= 500 or code in _NOT_IMPLEMENTED_CODES
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """A queue's approximate counts, as its CloudWatch metrics and alarms see them."""
+
+    visible: int  # ApproximateNumberOfMessages: waiting to be received
+    in_flight: int  # ApproximateNumberOfMessagesNotVisible: received, neither deleted nor back
+    delayed: int  # ApproximateNumberOfMessagesDelayed: sent with a delay not yet over
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+def queue_counts(client: Any, queue_url: str) -> QueueCounts:
+    response = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )
+    attributes = response["Attributes"]
+    return QueueCounts(
+        visible=int(attributes["ApproximateNumberOfMessages"]),
+        in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
+def queue_name(queue_url: str) -> str:
+    """The queue's name, the last segment of its URL: what CloudWatch's SQS metrics are
+    dimensioned by (`QueueName`)."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
