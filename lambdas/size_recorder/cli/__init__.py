@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from size_recorder import __version__
 
 # Subcommand modules under size_recorder.cli; each defines add_parser(subparsers) and run(args).
-COMMANDS = ("worker", "replay", "discard", "backfill", "check", "demo", "eventbridge")
+COMMANDS = ("worker", "replay", "discard", "status", "backfill", "check", "demo", "eventbridge")
 # cli.common's EXIT_CONFIG: the installation, like a setting, is wrong. Not imported from there,
 # because importing cli.common needs rich, one of the packages whose absence this reports.
 EXIT_MISSING_EXTRA = 2
