@@ -35,6 +35,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,7 +314,7 @@ class Bundle:
     package_dir: Path = PACKAGE_DIR
     lock: Path = LOCK_FILE
     python: Interpreter | None = None
-    # The lock's text, read once: the command that is hashed and the install must agree.
+    # The lock's text, read once: the hashed command and the install use this same text.
     locked: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -371,14 +372,18 @@ class PipLocalBundling:
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         """Bundle into `output_dir`; a pip or compile failure fails synth with its message."""
         bundle = self.bundle
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                *pip_arguments(bundle.architecture, output_dir, str(bundle.lock)),
-            ]
-        )
+        with tempfile.TemporaryDirectory(prefix="size-recorder-lock-") as workdir:
+            # The text the asset hash covers, not the file as it may be by now.
+            lock = Path(workdir, bundle.lock.name)
+            lock.write_text(bundle.locked, encoding="utf-8")
+            _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    *pip_arguments(bundle.architecture, output_dir, str(lock)),
+                ]
+            )
         # Console scripts (jmespath's jp.py) have no use in a function.
         shutil.rmtree(Path(output_dir) / "bin", ignore_errors=True)
         package = Path(output_dir) / bundle.package_dir.name
