@@ -1,4 +1,4 @@
-"""S3 reads for backfill and check: listing pages and HEAD requests, each one request counted.
+"""S3 reads for backfill and check: listing pages, HEAD requests, and inventory reports' files.
 
 boto3 is imported on first use, and clients honour its standard settings (`AWS_ENDPOINT_URL`,
 profiles, region). Listing keys come back decoded: botocore asks for URL-encoded keys and
@@ -7,9 +7,10 @@ decodes them itself, so keys with control characters survive the XML.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import IO, Any
 
 # ListObjectsV2 returns at most this many keys per request.
 MAX_PAGE_SIZE = 1000
@@ -21,11 +22,19 @@ class ListedObject:
     size: int
 
 
-def s3_client() -> Any:
-    """A new client: the operator commands run once per process, so there is nothing to cache."""
+def s3_client(*, connections: int | None = None) -> Any:
+    """A new client: the operator commands run once per process, so there is nothing to cache.
+
+    `connections`: the HTTP connections it may keep open, at least one per thread sharing it
+    (botocore's default is 10).
+    """
     import boto3
 
-    return boto3.client("s3")
+    if connections is None:
+        return boto3.client("s3")
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(max_pool_connections=connections))
 
 
 def list_pages(
@@ -51,6 +60,21 @@ def list_pages(
 
 def head_size(client: Any, *, bucket: str, key: str) -> int | None:
     """The object's size, or None when it no longer exists; other errors (403, 5xx) raise."""
+    state = head_object(client, bucket=bucket, key=key)
+    return None if state is None else state.size
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectState:
+    """What one HEAD says about an object's current version."""
+
+    size: int
+    last_modified: datetime  # timezone-aware; S3 gives whole seconds
+
+
+def head_object(client: Any, *, bucket: str, key: str) -> ObjectState | None:
+    """The object's size and last-modified time, or None when it no longer exists; other errors
+    (403, 5xx) raise."""
     from botocore.exceptions import ClientError
 
     try:
@@ -59,7 +83,31 @@ def head_size(client: Any, *, bucket: str, key: str) -> int | None:
         if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
             return None
         raise
-    return int(response["ContentLength"])
+    return ObjectState(int(response["ContentLength"]), response["LastModified"])
+
+
+# --- S3 Inventory reports ------------------------------------------------------------------------
+
+
+def read_object(client: Any, *, bucket: str, key: str) -> bytes:
+    """A small object's whole content (an inventory's manifest.json)."""
+    body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def open_object(client: Any, *, bucket: str, key: str) -> IO[bytes]:
+    """An object's content as a stream read as it arrives: nothing is held beyond what the
+    reader asks for."""
+    stream: IO[bytes] = client.get_object(Bucket=bucket, Key=key)["Body"]
+    return stream
+
+
+def download(
+    client: Any, *, bucket: str, key: str, into: IO[bytes], on_bytes: Callable[[int], None]
+) -> None:
+    """Copy an object into a file (Parquet and ORC readers need to seek, a stream cannot);
+    `on_bytes` receives the bytes as they arrive."""
+    client.download_fileobj(bucket, key, into, Callback=on_bytes)
 
 
 # --- EventBridge on an existing bucket ---------------------------------------------------------

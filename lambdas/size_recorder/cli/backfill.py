@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from size_recorder.adapters import s3
+from size_recorder.cli import inventory
 from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, StopFlag, fail
 from size_recorder.cli.tools import (
     Report,
@@ -20,6 +21,7 @@ from size_recorder.ops.backfill import BackfillMethod, BackfillResult, Unfilled,
 # Text for why a row was left NULL.
 _LEFT = {
     "gone": "no object: left NULL",
+    "not in report": "not in the inventory report: left for --method head",
     "null after delete": "a delete was recorded: left for its next event or --method head",
 }
 
@@ -30,11 +32,14 @@ def add_parser(subparsers: Any) -> None:
         help="fill NULL sizes of existing rows from S3 (once, when adopting the recorder)",
         description="Fill the size column of rows whose size is NULL, from S3. 'list' walks "
         "ListObjectsV2 under the prefix (one request per 1,000 objects); 'head' sends one HEAD "
-        "per NULL row (for a few rows in a huge bucket). A row NULL after a recorded delete is "
-        "filled only by 'head'. Safe to interrupt and run again.",
+        "per NULL row (for a few rows in a huge bucket); --inventory reads an S3 Inventory "
+        "report instead of listing (for buckets of millions of objects). A row NULL after a "
+        "recorded delete is filled only by 'head'. Safe to interrupt and run again.",
     )
     add_bucket_arguments(
-        parser, page_help="objects per listing request, or rows per page with head"
+        parser,
+        page_help="objects per listing request, or rows per page with head",
+        bucket_required=False,
     )
     parser.add_argument(
         "--method",
@@ -47,6 +52,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="KEY",
         help="list: resume a walk after this key (printed when a run is interrupted)",
     )
+    inventory.add_inventory_arguments(parser)
     finish_parser(
         parser,
         run=run,
@@ -56,6 +62,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refused = inventory.refuse_inventory_flags(args)
+    if refused is not None:
+        return fail(refused)
+    if args.inventory is not None:
+        if args.method != BackfillMethod.LIST or args.start_after is not None:
+            return fail("--inventory reads a report: --method head and --start-after do not apply")
+        return inventory.run(args, mode="backfill", report_unfilled=report_unfilled)
+    if args.bucket is None:
+        return fail("give --bucket to list it, or --inventory with a report's manifest.json")
     try:
         with row_session(f"backfill ({args.method})") as (settings, rows, bar):
             report = Report(as_json=args.json, write=bar.print_line)

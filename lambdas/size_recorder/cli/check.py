@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from size_recorder.adapters import s3
+from size_recorder.cli import inventory
 from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, StopFlag, fail
 from size_recorder.cli.tools import (
     Report,
@@ -28,14 +29,17 @@ _FIXES = {
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="compare recorded sizes with an S3 listing and report (or --fix) drift",
-        description="List the bucket under the prefix and compare each object's size with its "
-        "row: sizes that differ, rows whose object is gone, rows still NULL. --fix sets the "
-        "sizes that differ, on rows no event changed during the check; gone and NULL rows are "
-        "only reported (backfill fills NULL rows).",
+        help="compare recorded sizes with an S3 listing or inventory and report (or --fix) drift",
+        description="List the bucket under the prefix (or read an S3 Inventory report with "
+        "--inventory) and compare each object's size with its row: sizes that differ, rows "
+        "whose object is gone, rows still NULL. --fix sets the sizes that differ, on rows no "
+        "event changed during the check; gone and NULL rows are only reported (backfill fills "
+        "NULL rows). From an inventory, S3 confirms each disagreement with a HEAD, and rows "
+        "whose object changed after the report are left to the next one.",
     )
-    add_bucket_arguments(parser, page_help="objects per listing request")
+    add_bucket_arguments(parser, page_help="objects per listing request", bucket_required=False)
     parser.add_argument("--fix", action="store_true", help="repair the sizes that differ")
+    inventory.add_inventory_arguments(parser)
     finish_parser(
         parser,
         run=run,
@@ -45,6 +49,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refused = inventory.refuse_inventory_flags(args)
+    if refused is not None:
+        return fail(refused)
+    if args.inventory is not None:
+        return inventory.run(args, mode="check", report_drift=report_drift)
+    if args.bucket is None:
+        return fail("give --bucket to list it, or --inventory with a report's manifest.json")
     try:
         with row_session("check: listing") as (settings, rows, bar):
             report = Report(as_json=args.json, write=bar.print_line)

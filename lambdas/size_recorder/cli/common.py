@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from size_recorder.adapters.postgres.rows import RowStore
@@ -57,7 +58,8 @@ def verify_store(store: PostgresStore | RowStore) -> None:
 
 
 def fail(message: str) -> int:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message quoting a key or `pip install 'size-recorder[extra]'` holds brackets.
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return EXIT_CONFIG
 
 

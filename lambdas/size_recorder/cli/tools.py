@@ -168,9 +168,13 @@ def finish_parser(
     parser.set_defaults(run=run)
 
 
-def add_bucket_arguments(parser: argparse.ArgumentParser, *, page_help: str) -> None:
+def add_bucket_arguments(
+    parser: argparse.ArgumentParser, *, page_help: str, bucket_required: bool = True
+) -> None:
     """--bucket, --prefix and --page-size, spelled the same for backfill and check."""
-    parser.add_argument("--bucket", required=True, help="the bucket the app stores files in")
+    parser.add_argument(
+        "--bucket", required=bucket_required, help="the bucket the app stores files in"
+    )
     parser.add_argument(
         "--prefix", default="", help="only objects under this key prefix (default: all)"
     )

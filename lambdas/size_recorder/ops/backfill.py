@@ -28,7 +28,7 @@ is still NULL, so a delete recorded after the listing keeps the row NULL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -38,8 +38,9 @@ from size_recorder.adapters.postgres.rows import NullRows, RowStore
 from size_recorder.core.config import Settings
 from size_recorder.core.scope import Scope, group_by_target, owns, scopes
 
-# Why a NULL row was left NULL: its object is gone, or (list) a delete was recorded for it.
-UnfilledReason = Literal["gone", "null after delete"]
+# Why a NULL row was left NULL: its object is gone, (inventory) the report does not list it, or
+# (list, inventory) a delete was recorded for it.
+UnfilledReason = Literal["gone", "not in report", "null after delete"]
 
 
 class BackfillMethod(StrEnum):
@@ -180,28 +181,27 @@ class _Walk:
                     interrupted=True,
                     last_key=last_key,
                 )
-        # What the walk did not fill has no object, or a delete recorded (a dry run filled
-        # nothing, so it discounts what it would have).
-        still_null = after_delete = 0
-        for scope in self.covered:
-            for group in self._owned_null_rows(scope):
-                if group.sequencer is None:
-                    still_null += group.rows
-                    if not self.dry_run:
-                        self.unfilled(Unfilled("gone", scope.key(group.name), group.rows))
-                else:
-                    after_delete += group.rows
-                    self.unfilled(Unfilled("null after delete", scope.key(group.name), group.rows))
+        # What the walk did not fill has no object, or a delete recorded.
+        left = left_null(
+            self.settings,
+            self.rows,
+            self.covered,
+            filled=filled,
+            dry_run=self.dry_run,
+            absent="gone",
+            page_size=self.page_size,
+            on_unfilled=self.unfilled,
+        )
         return BackfillResult(
             BackfillMethod.LIST,
             self.dry_run,
             filled,
-            still_null - (filled if self.dry_run else 0),
+            left.absent,
             requests,
             objects_listed=listed,
             objects_matched=matched,
             outside_targets=outside,
-            null_after_delete=after_delete,
+            null_after_delete=left.after_delete,
             last_key=last_key,
         )
 
@@ -241,6 +241,42 @@ class _Walk:
             BackfillMethod.HEAD, self.dry_run, filled, missing, requests, changed=changed
         )
 
-    def _owned_null_rows(self, scope: Scope) -> Iterator[NullRows]:
-        for page in self.rows.null_pages(scope, page_size=self.page_size):
-            yield from (group for group in page if owns(self.settings, scope, group.name))
+
+@dataclass(frozen=True, slots=True)
+class LeftNull:
+    absent: int  # NULL rows with no sequencer: no size was found for them
+    after_delete: int  # NULL rows whose last recorded event is a delete
+
+
+def left_null(
+    settings: Settings,
+    rows: RowStore,
+    covered: Sequence[Scope],
+    *,
+    filled: int,
+    dry_run: bool,
+    absent: UnfilledReason,
+    page_size: int,
+    on_unfilled: Callable[[Unfilled], None],
+) -> LeftNull:
+    """The NULL rows a complete fill from a listing or a report left in the scopes, each named
+    to `on_unfilled`: those with no sequencer for `absent` (their object was not listed), those
+    with one as null after delete.
+
+    A dry run filled nothing, so it discounts the `filled` rows it would have, and cannot tell
+    which NULL rows those are: it names only the rows null after a delete.
+    """
+    still_null = after_delete = 0
+    for scope in covered:
+        for page in rows.null_pages(scope, page_size=page_size):
+            for group in page:
+                if not owns(settings, scope, group.name):
+                    continue
+                if group.sequencer is None:
+                    still_null += group.rows
+                    if not dry_run:
+                        on_unfilled(Unfilled(absent, scope.key(group.name), group.rows))
+                else:
+                    after_delete += group.rows
+                    on_unfilled(Unfilled("null after delete", scope.key(group.name), group.rows))
+    return LeftNull(still_null - (filled if dry_run else 0), after_delete)

@@ -1,4 +1,5 @@
-"""Postgres for the operator tools (backfill, check): read rows in pages, fill and fix sizes.
+"""Postgres for the operator tools (backfill, check, and both from an inventory report): read
+rows in pages, fill and fix sizes.
 
 Separate from `store.py` because the work is different: the recorder writes what events say,
 while these tools walk a whole table against S3. Everything streams: rows come in keyset pages
@@ -16,7 +17,7 @@ recorder's is; every psycopg error leaves as a one-line `PostgresError`.
 
 Identifiers come from the validated `Target` and are quoted with `psycopg.sql`; values are
 parameters. The role needs SELECT on the key, size and sequencer columns, UPDATE on the size
-column, and (for check) TEMPORARY on the database.
+column, and (for check, from a listing or an inventory) TEMPORARY on the database.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from size_recorder.core.scope import Scope
 # For one `check` session: the rows as read before the listing, and the bucket's listing.
 _READ = sql.Identifier("size_recorder_read")
 _LISTING = sql.Identifier("size_recorder_listing")
+# For one `check --inventory` session: the names an inventory report holds, and the rows in scope
+# it does not.
+_REPORTED = sql.Identifier("size_recorder_reported")
+_UNREPORTED = sql.Identifier("size_recorder_unreported")
 
 # Both live in temporary tables: the role needs TEMPORARY on the database.
 _TEMPORARY_FAILED = "cannot keep the rows read and the bucket listing in temporary tables"
@@ -72,6 +77,25 @@ class NullRows:
 class Filled:
     rows: int  # rows filled (on a dry run: that would be)
     names_matched: int  # names given that at least one row holds, NULL or not
+
+
+@dataclass(frozen=True, slots=True)
+class RowsRead:
+    """Rows sharing a name, size and sequencer, as one statement read them."""
+
+    name: str
+    size: int | None
+    sequencer: str | None
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """Names from an inventory report, compared with the rows holding them in one statement."""
+
+    names_matched: int  # names given that at least one row holds
+    # Rows whose size is not the reported one, each with the size the report gives.
+    disagreeing: tuple[tuple[RowsRead, int], ...]
 
 
 class RowStore:
@@ -213,15 +237,10 @@ class RowStore:
         the listing shows.
         """
         conn = self._connection()
-        with statement_errors(_TEMPORARY_FAILED):
-            for table, columns in (
-                (_READ, "target int, name text, size bigint, seq text, fixed bool DEFAULT false"),
-                (_LISTING, "target int, name text, size bigint"),
-            ):
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(table))
-                conn.execute(
-                    sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(table, sql.SQL(columns))
-                )
+        self._create_temporary(
+            _READ, "target int, name text, size bigint, seq text, fixed bool DEFAULT false"
+        )
+        self._create_temporary(_LISTING, "target int, name text, size bigint")
         read = 0
         for scope in scopes:
             insert = sql.SQL(
@@ -319,7 +338,151 @@ class RowStore:
                 )
                 yield DriftRow(kind, str(name), recorded, actual, bool(fixed))
 
+    # ---- inventory ----------------------------------------------------------------------------
+
+    def compare_reported(self, target: Target, sizes: Sequence[tuple[str, int]]) -> Compared:
+        """Read the rows holding these names and return those whose size is not the reported
+        one: one statement, so only disagreeing rows cross the network.
+
+        Names must be distinct. A fix of what this returns must be a compare-and-set on it
+        (`set_read`): the rows were read here, after the report was taken.
+        """
+        if not sizes:
+            return Compared(0, ())
+        query = sql.SQL(
+            "WITH s AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) AS s(name, size)),"
+            " r AS (SELECT s.name, s.size AS reported, t.{size} AS size, {seq} AS seq"
+            " FROM s JOIN {table} AS t ON t.{key} = s.name)"
+            " SELECT (SELECT count(DISTINCT name) FROM r),"
+            " (SELECT json_agg(json_build_array(name, size, seq, rows, reported)) FROM ("
+            "  SELECT name, size, seq, reported, count(*) AS rows FROM r"
+            "  WHERE size IS DISTINCT FROM reported GROUP BY 1, 2, 3, 4) AS d)"
+        ).format(**_names(target), seq=_sequencer(target))
+        params = ([name for name, _ in sizes], [size for _, size in sizes])
+        with statement_errors("cannot compare the rows with the inventory"):
+            row = self._connection().execute(query, params).fetchone()
+        if row is None:
+            return Compared(0, ())
+        matched, disagreeing = row
+        return Compared(
+            int(matched),
+            tuple(
+                (RowsRead(str(name), size, seq, int(rows)), int(reported))
+                for name, size, seq, rows, reported in disagreeing or ()
+            ),
+        )
+
+    def set_read(
+        self, target: Target, sizes: Sequence[tuple[RowsRead, int]], *, dry_run: bool
+    ) -> dict[RowsRead, int]:
+        """Set each size on the rows that still hold the size and sequencer read; how many
+        rows of each group read were set (on a dry run: would be). Groups missing from the
+        answer changed since they were read."""
+        if not sizes:
+            return {}
+        source = sql.SQL(
+            "unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[])"
+            " AS s(name, read_size, read_seq, size)"
+        )
+        still_read = sql.SQL(
+            "t.{key} = s.name AND t.{size} IS NOT DISTINCT FROM s.read_size"
+            " AND {seq} IS NOT DISTINCT FROM s.read_seq"
+        ).format(**_names(target), seq=_sequencer(target))
+        if dry_run:
+            template = (
+                "SELECT s.name, s.read_size, s.read_seq, count(*)"
+                " FROM {source} JOIN {table} AS t ON {still_read} GROUP BY 1, 2, 3"
+            )
+        else:
+            template = (
+                "WITH done AS (UPDATE {table} AS t SET {size} = s.size FROM {source}"
+                " WHERE {still_read} RETURNING s.name, s.read_size, s.read_seq)"
+                " SELECT name, read_size, read_seq, count(*) FROM done GROUP BY 1, 2, 3"
+            )
+        query = sql.SQL(template).format(**_names(target), source=source, still_read=still_read)
+        params = (
+            [read.name for read, _ in sizes],
+            [read.size for read, _ in sizes],
+            [read.sequencer for read, _ in sizes],
+            [size for _, size in sizes],
+        )
+        groups = {(read.name, read.size, read.sequencer): read for read, _ in sizes}
+        with statement_errors("cannot count the rows to fix" if dry_run else "cannot fix sizes"):
+            done = self._connection().execute(query, params).fetchall()
+        return {groups[(name, size, seq)]: int(count) for name, size, seq, count in done}
+
+    def start_reported(self) -> None:
+        """An empty temporary table for the names an inventory report holds."""
+        self._create_temporary(_REPORTED, "target int, name text")
+
+    def add_reported(self, target: Target, names: Sequence[str]) -> None:
+        copy = sql.SQL("COPY pg_temp.{} (target, name) FROM STDIN").format(_REPORTED)
+        target_id = self._target_ids[target]
+        with statement_errors(_TEMPORARY_FAILED), self._connection().cursor().copy(copy) as writer:
+            for name in names:
+                writer.write_row((target_id, name))
+
+    def collect_unreported(self, scopes: Sequence[Scope]) -> int:
+        """Read the rows in the scopes whose name the report does not hold (key, size,
+        sequencer) into a temporary table; how many rows. One anti-join per scope."""
+        self._index(_REPORTED)
+        self._create_temporary(
+            _UNREPORTED,
+            "id bigserial PRIMARY KEY, target int, name text, size bigint, seq text, rows int",
+        )
+        for scope in scopes:
+            insert = sql.SQL(
+                "INSERT INTO pg_temp.{unreported} (target, name, size, seq, rows)"
+                " SELECT %(target)s, t.{key}, t.{size}, {seq}, count(*) FROM {table} AS t"
+                " WHERE starts_with(t.{key}, %(name_prefix)s) AND t.{key} <> ''"
+                " AND NOT EXISTS (SELECT 1 FROM pg_temp.{reported} AS r"
+                "  WHERE r.target = %(target)s AND r.name = t.{key})"
+                " GROUP BY 2, 3, 4 ORDER BY 2"
+            ).format(
+                **_names(scope.target),
+                seq=_sequencer(scope.target),
+                unreported=_UNREPORTED,
+                reported=_REPORTED,
+            )
+            params = {"target": self._target_ids[scope.target], "name_prefix": scope.name_prefix}
+            with statement_errors("cannot find the rows the inventory does not list"):
+                self._connection().execute(insert, params)
+        with statement_errors("cannot find the rows the inventory does not list"):
+            row = (
+                self._connection()
+                .execute(
+                    sql.SQL("SELECT coalesce(sum(rows), 0) FROM pg_temp.{}").format(_UNREPORTED)
+                )
+                .fetchone()
+            )
+        return int(row[0]) if row else 0
+
+    def unreported_pages(self, scope: Scope, *, page_size: int) -> Iterator[list[RowsRead]]:
+        """The rows `collect_unreported` found in the scope, in pages ordered by name."""
+        query = sql.SQL(
+            "SELECT id, name, size, seq, rows FROM pg_temp.{}"
+            " WHERE target = %s AND id > %s ORDER BY id LIMIT %s"
+        ).format(_UNREPORTED)
+        last = 0
+        while True:
+            with statement_errors("cannot read the rows the inventory does not list"):
+                page = (
+                    self._connection()
+                    .execute(query, (self._target_ids[scope.target], last, page_size))
+                    .fetchall()
+                )
+            if not page:
+                return
+            yield [RowsRead(str(name), size, seq, int(rows)) for _, name, size, seq, rows in page]
+            last = int(page[-1][0])
+
     # ---- shared -------------------------------------------------------------------------------
+
+    def _create_temporary(self, table: sql.Identifier, columns: str) -> None:
+        conn = self._connection()
+        with statement_errors(_TEMPORARY_FAILED):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(table))
+            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(table, sql.SQL(columns)))
 
     def _index(self, table: sql.Identifier) -> None:
         """Index a temporary table so the comparisons join instead of scanning it per row."""

@@ -1,0 +1,621 @@
+"""Backfill and check from an S3 Inventory report on one machine, at any bucket size.
+
+An inventory report is a `manifest.json` naming data files (gzipped CSV, Parquet or ORC) that
+list every object of the source bucket; S3 writes it daily or weekly, so nothing lists the
+bucket. This module reads the manifest, then the data files in parallel (`workers` threads,
+each with its own database connection), each streamed in chunks through `ops.reconcile`, the
+code a reconcile Lambda runs per batch.
+
+Memory stays bounded by the workers: each holds one chunk, and a CSV file is read as it
+arrives (gzip and csv over the response stream). Parquet and ORC need to seek, so each is
+copied to a temporary file first and read a row group or stripe at a time, through pyarrow
+(the `inventory` extra).
+
+A run can stop at any time. Each chunk commits on its own; a data file is recorded as done in
+a small state file once all its chunks are, and a run started again with the same state file
+skips those files (the state names the manifest, by digest, and the options: it cannot resume
+another run). A file interrupted halfway is read again from its start: fills and fixes only
+touch rows still as they were read, so doing a chunk twice changes nothing. A complete run
+removes its state file.
+
+After the last file, a whole run does what needs the whole report: `check` finds the rows in
+scope whose name the report lacks (the names it routed are kept in a temporary table) and
+judges each as `ops.reconcile` judges a disagreeing row; `backfill` names the rows it left NULL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import hashlib
+import importlib
+import io
+import json
+import os
+import re
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import RowStore
+from size_recorder.core.config import Settings, Target
+from size_recorder.core.scope import Scope, owns, scopes
+from size_recorder.ops.backfill import Unfilled, left_null
+from size_recorder.ops.check import Drift
+from size_recorder.ops.reconcile import (
+    CHUNK_ROWS,
+    READ_FIELDS,
+    InventoryError,
+    Layout,
+    Mode,
+    NewerThanReport,
+    Reconciler,
+    ReconcileResult,
+    field_name,
+    route,
+)
+
+# `fileFormat` as S3 writes it.
+FORMATS = ("CSV", "Parquet", "ORC")
+# Names in a Parquet schema (`optional binary key (STRING);`) and an ORC one (`key:string`).
+_PARQUET_FIELD = re.compile(r"(?:required|optional|repeated)\s+\w+\s+(\w+)")
+_ORC_FIELD = re.compile(r"(\w+):")
+EXTRA_HINT = "pip install 'size-recorder[inventory]'"
+# Rows the final steps read per page (a page of names, then their HEADs).
+_PAGE = 1000
+# How often the waiting thread wakes to pass progress on and notice Ctrl-C.
+_TICK_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    key: str
+    size: int  # bytes, as stored (compressed)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """An inventory report's manifest.json, checked."""
+
+    url: str
+    bucket: str  # where the data files are: the report's destination bucket
+    source_bucket: str  # the bucket the report lists
+    file_format: str  # one of FORMATS
+    fields: tuple[str, ...]
+    report_time: datetime  # creationTimestamp: when S3 took the report
+    files: tuple[DataFile, ...]
+    digest: str  # sha256 of the manifest as read
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(data_file.size for data_file in self.files)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key); InventoryError otherwise."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket or not key:
+        raise InventoryError(f"{url!r} is not an s3://BUCKET/KEY address of a manifest.json")
+    return bucket, key
+
+
+def read_manifest(client: Any, url: str) -> Manifest:
+    """The manifest at `url`, checked; InventoryError when it is not an inventory manifest."""
+    bucket, key = parse_s3_url(url)
+    return parse_manifest(s3.read_object(client, bucket=bucket, key=key), url=url)
+
+
+def parse_manifest(raw: bytes, *, url: str) -> Manifest:
+    """Raises InventoryError (one line, naming `url`) for anything but an inventory manifest
+    whose rows name Bucket, Key and Size."""
+
+    def refuse(reason: str) -> InventoryError:
+        return InventoryError(f"{url} is not an S3 Inventory manifest: {reason}")
+
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise refuse("not JSON") from None
+    if not isinstance(document, dict):
+        raise refuse("not a JSON object")
+    missing = [
+        name
+        for name in ("sourceBucket", "fileFormat", "fileSchema", "files", "creationTimestamp")
+        if name not in document
+    ]
+    if missing:
+        raise refuse(f"no {', '.join(missing)}")
+    file_format = next((f for f in FORMATS if f.lower() == str(document["fileFormat"]).lower()), "")
+    if not file_format:
+        raise refuse(f"fileFormat {document['fileFormat']!r} is none of {', '.join(FORMATS)}")
+    fields = _schema_fields(file_format, str(document["fileSchema"]))
+    if not fields:
+        raise refuse(f"fileSchema {document['fileSchema']!r} names no field")
+    try:
+        Layout.of(fields, encoded_keys=False)
+    except InventoryError as exc:
+        raise refuse(str(exc)) from None
+    try:
+        report_time = datetime.fromtimestamp(int(document["creationTimestamp"]) / 1000, UTC)
+        files = tuple(DataFile(str(f["key"]), int(f.get("size", 0))) for f in document["files"])
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+        raise refuse("creationTimestamp or files[] is malformed") from None
+    destination = str(document.get("destinationBucket") or parse_s3_url(url)[0])
+    return Manifest(
+        url=url,
+        bucket=destination.removeprefix("arn:aws:s3:::"),
+        source_bucket=str(document["sourceBucket"]),
+        file_format=file_format,
+        fields=fields,
+        report_time=report_time,
+        files=files,
+        digest=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _schema_fields(file_format: str, schema: str) -> tuple[str, ...]:
+    if file_format == "CSV":
+        return tuple(name.strip() for name in schema.split(",") if name.strip())
+    pattern = _PARQUET_FIELD if file_format == "Parquet" else _ORC_FIELD
+    return tuple(pattern.findall(schema))
+
+
+def require_reader(manifest: Manifest) -> None:
+    """Raise InventoryError, naming the extra to install, when the report's format needs
+    pyarrow and it is missing; before a run starts rather than in its first worker."""
+    if manifest.file_format != "CSV":
+        _pyarrow(manifest.file_format)
+
+
+def _pyarrow(file_format: str) -> ModuleType:
+    # Imported by name: pyarrow ships no type information, so its API is typed Any here.
+    module = "pyarrow.parquet" if file_format == "Parquet" else "pyarrow.orc"
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InventoryError(
+            f"reading a {file_format} inventory needs pyarrow: {EXTRA_HINT}"
+        ) from None
+
+
+@contextlib.contextmanager
+def open_data_file(
+    client: Any, manifest: Manifest, data_file: DataFile, *, on_bytes: Callable[[int], None]
+) -> Iterator[tuple[Layout, Iterator[Sequence[Any]]]]:
+    """A data file's rows as they are read, with their layout; `on_bytes` receives the stored
+    bytes as they arrive."""
+    if manifest.file_format == "CSV":
+        stream = s3.open_object(client, bucket=manifest.bucket, key=data_file.key)
+        try:
+            raw = io.BufferedReader(_Counted(stream, on_bytes), 1 << 20)
+            text = (
+                io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")
+                if data_file.key.endswith(".gz")
+                else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            )
+            yield Layout.of(manifest.fields, encoded_keys=True), csv.reader(text)
+        finally:
+            stream.close()
+        return
+    reader = _pyarrow(manifest.file_format)
+    with tempfile.TemporaryFile(prefix="size-recorder-inventory-") as copy:
+        s3.download(client, bucket=manifest.bucket, key=data_file.key, into=copy, on_bytes=on_bytes)
+        copy.seek(0)
+        if manifest.file_format == "Parquet":
+            parquet = reader.ParquetFile(copy)
+            names = _read_columns(parquet.schema_arrow.names)
+            batches = parquet.iter_batches(batch_size=CHUNK_ROWS, columns=names)
+        else:
+            orc = reader.ORCFile(copy)
+            names = _read_columns(orc.schema.names)
+            batches = (orc.read_stripe(i, columns=names) for i in range(orc.nstripes))
+        yield Layout.of(names, encoded_keys=False), _batch_rows(batches)
+
+
+def _read_columns(names: Sequence[str]) -> list[str]:
+    return [name for name in names if field_name(name) in READ_FIELDS]
+
+
+def _batch_rows(batches: Iterator[Any]) -> Iterator[Sequence[Any]]:
+    for batch in batches:
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+
+class _Counted(io.RawIOBase):
+    """A response stream that reports the bytes read from it."""
+
+    def __init__(self, stream: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+        self._stream = stream
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self._on_bytes(len(data))
+        return len(data)
+
+
+# --- the state file ----------------------------------------------------------------------------
+
+
+def default_state_path(identity: dict[str, Any]) -> Path:
+    """In the current directory, named after the manifest and the options, so the same command
+    run again finds it."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return Path.cwd() / f".size-recorder-{identity['mode']}-{digest}.json"
+
+
+def run_identity(
+    manifest: Manifest, *, mode: Mode, prefix: str, fix: bool, dry_run: bool
+) -> dict[str, Any]:
+    """What a state file must match to be resumed: the same report and the same options."""
+    return {
+        "manifest": manifest.url,
+        "digest": manifest.digest,
+        "mode": mode,
+        "prefix": prefix,
+        "fix": fix,
+        "dry_run": dry_run,
+    }
+
+
+@dataclass
+class _State:
+    """The data files finished so far and what each found, rewritten whole after each file
+    (write, fsync, rename), so a crash leaves the previous version or the new one."""
+
+    path: Path
+    identity: dict[str, Any]
+    done: dict[str, ReconcileResult] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, identity: dict[str, Any]) -> _State:
+        if not path.exists():
+            return cls(path, identity)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            found = document["identity"]
+            done = {key: ReconcileResult.from_dict(v) for key, v in document["done"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise InventoryError(f"{path} is not a state file of size-recorder") from None
+        if found != identity:
+            raise InventoryError(
+                f"{path} is the state of another run ({found.get('mode')} of"
+                f" {found.get('manifest')} with other options): remove it, or pass another --state"
+            )
+        return cls(path, identity, done)
+
+    def finish(self, data_file: DataFile, result: ReconcileResult) -> None:
+        self.done[data_file.key] = result
+        document = {
+            "identity": self.identity,
+            "done": {key: value.as_dict() for key, value in self.done.items()},
+        }
+        partial = self.path.with_name(self.path.name + ".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            json.dump(document, out)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+# --- a run -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryResult:
+    mode: Mode
+    fix: bool
+    dry_run: bool
+    manifest: Manifest
+    totals: ReconcileResult  # this run and the earlier ones it resumed
+    files_done: int  # data files finished, in this run or earlier ones
+    files_resumed: int  # of those, finished by an earlier run
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """The run reached the end and left nothing: no drift (check), no NULL row (backfill),
+        and the report's objects matched rows."""
+        if self.interrupted or self.totals.nothing_matched:
+            return False
+        if self.mode == "check":
+            return self.totals.unrepaired == 0
+        return self.totals.rows_not_in_report == 0 and self.totals.rows_null_after_delete == 0
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryProgress:
+    done_bytes: int  # data files' stored bytes read (files an earlier run finished count whole)
+    total_bytes: int
+
+
+def run_inventory(
+    *,
+    settings: Settings,
+    rows: RowStore,
+    open_rows: Callable[[], RowStore],
+    client: Any,
+    manifest: Manifest,
+    mode: Mode,
+    state_path: Path,
+    prefix: str = "",
+    fix: bool = False,
+    dry_run: bool = False,
+    workers: int = 1,
+    chunk_rows: int = CHUNK_ROWS,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[InventoryProgress], None] | None = None,
+    on_drift: Callable[[Drift], None] | None = None,
+    on_newer: Callable[[NewerThanReport], None] | None = None,
+    on_unfilled: Callable[[Unfilled], None] | None = None,
+) -> InventoryResult:
+    """Backfill or check (with `fix`, repair) the rows the report's objects name.
+
+    `rows` is the caller's store (its connection keeps check's temporary tables); each worker
+    opens its own with `open_rows`, closed at the end. Callbacks run one at a time. An error in
+    any worker stops the others at their next chunk and is raised once they have; the files
+    finished before stay recorded in the state file.
+
+    Raises `ScopeError` when no configured target covers the source bucket and prefix,
+    InventoryError for a report or state file that cannot be read.
+    """
+    covered = scopes(settings, bucket=manifest.source_bucket, prefix=prefix)
+    require_reader(manifest)
+    state = _State.load(
+        state_path, run_identity(manifest, mode=mode, prefix=prefix, fix=fix, dry_run=dry_run)
+    )
+    run = _Run(
+        settings=settings,
+        rows=rows,
+        open_rows=open_rows,
+        client=client,
+        manifest=manifest,
+        mode=mode,
+        prefix=prefix,
+        fix=fix,
+        dry_run=dry_run,
+        chunk_rows=chunk_rows,
+        should_stop=should_stop,
+        on_progress=on_progress or (lambda _: None),
+        on_drift=on_drift or (lambda _: None),
+        on_newer=on_newer or (lambda _: None),
+        on_unfilled=on_unfilled or (lambda _: None),
+    )
+    return run.execute(state, covered, workers=workers)
+
+
+class _Run:
+    """One run's shared state: the workers' stores, the progress count, and a lock that keeps
+    callbacks and the caller's connection to one thread at a time."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        rows: RowStore,
+        open_rows: Callable[[], RowStore],
+        client: Any,
+        manifest: Manifest,
+        mode: Mode,
+        prefix: str,
+        fix: bool,
+        dry_run: bool,
+        chunk_rows: int,
+        should_stop: Callable[[], bool],
+        on_progress: Callable[[InventoryProgress], None],
+        on_drift: Callable[[Drift], None],
+        on_newer: Callable[[NewerThanReport], None],
+        on_unfilled: Callable[[Unfilled], None],
+    ) -> None:
+        self.settings = settings
+        self.rows = rows
+        self.open_rows = open_rows
+        self.client = client
+        self.manifest = manifest
+        self.mode = mode
+        self.prefix = prefix
+        self.fix = fix
+        self.dry_run = dry_run
+        self.chunk_rows = chunk_rows
+        self.should_stop = should_stop
+        self.on_progress = on_progress
+        self.on_drift = on_drift
+        self.on_newer = on_newer
+        self.on_unfilled = on_unfilled
+        self._lock = threading.Lock()
+        self._failed = threading.Event()
+        self._local = threading.local()
+        self._stores: list[RowStore] = []
+        self._bytes = 0
+        self._extra_requests = 1  # the manifest, and files read again for their names
+
+    def execute(self, state: _State, covered: Sequence[Scope], *, workers: int) -> InventoryResult:
+        manifest = self.manifest
+        resumed = [f for f in manifest.files if f.key in state.done]
+        pending = [f for f in manifest.files if f.key not in state.done]
+        self._bytes = sum(f.size for f in resumed)
+        if self.mode == "check":
+            self.rows.start_reported()
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="size-recorder") as pool:
+                tasks: dict[Future[tuple[ReconcileResult, bool]], DataFile] = {
+                    pool.submit(self._process, data_file): data_file for data_file in pending
+                }
+                # check needs every routed name: files done earlier are read again, names only.
+                names: set[Future[None]] = (
+                    {pool.submit(self._names_only, data_file) for data_file in resumed}
+                    if self.mode == "check"
+                    else set()
+                )
+                finished, partial = self._wait(state, tasks, names)
+        finally:
+            for store in self._stores:
+                store.close()
+        totals = sum(
+            state.done.values(), partial + ReconcileResult(s3_requests=self._extra_requests)
+        )
+        interrupted = finished < len(pending)
+        if not interrupted:
+            totals += self._finish(covered, totals)
+            state.remove()
+        return InventoryResult(
+            self.mode,
+            self.fix,
+            self.dry_run,
+            manifest,
+            totals,
+            len(state.done),
+            len(resumed),
+            interrupted=interrupted,
+        )
+
+    def _wait(
+        self,
+        state: _State,
+        tasks: dict[Future[tuple[ReconcileResult, bool]], DataFile],
+        names: set[Future[None]],
+    ) -> tuple[int, ReconcileResult]:
+        """Record files as they finish; on Ctrl-C or an error, cancel what has not started and
+        let the running files stop at their next chunk. The files finished, and what the files
+        stopped halfway did (a later run reads them again from their start)."""
+        waiting: set[Future[Any]] = {*tasks, *names}
+        finished = 0
+        partial = ReconcileResult()
+        error: BaseException | None = None
+        while waiting:
+            done, waiting = wait(waiting, timeout=_TICK_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    error = error or future.exception()
+                    self._failed.set()
+                elif future in tasks:
+                    result, complete = future.result()
+                    if complete:
+                        state.finish(tasks[future], result)
+                        finished += 1
+                    else:
+                        partial += result
+            if self._stopping():
+                for future in waiting:
+                    future.cancel()
+            self.on_progress(InventoryProgress(self._bytes, self.manifest.total_bytes))
+        if error is not None:
+            raise error
+        return finished, partial
+
+    def _stopping(self) -> bool:
+        return self._failed.is_set() or self.should_stop()
+
+    def _store(self) -> RowStore:
+        """This worker thread's store, opened on its first file."""
+        store: RowStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self.open_rows()
+            with self._lock:
+                self._stores.append(store)
+        return store
+
+    def _reconciler(self, rows: RowStore) -> Reconciler:
+        return Reconciler(
+            self.settings,
+            rows,
+            self.client,
+            self.mode,
+            self.manifest.report_time,
+            fix=self.fix,
+            dry_run=self.dry_run,
+            prefix=self.prefix,
+            on_drift=self._serialised(self.on_drift),
+            on_newer=self._serialised(self.on_newer),
+            on_reported=self._add_reported if self.mode == "check" else None,
+        )
+
+    def _process(self, data_file: DataFile) -> tuple[ReconcileResult, bool]:
+        """A data file's chunks, each committed before the next: what they did, and whether the
+        file was read to its end."""
+        reconciler = self._reconciler(self._store())
+        total = ReconcileResult(s3_requests=1)  # the file's GET
+        with open_data_file(self.client, self.manifest, data_file, on_bytes=self._read) as (
+            layout,
+            rows,
+        ):
+            for result in reconciler.batches(layout, rows, chunk_rows=self.chunk_rows):
+                total += result
+                if self._stopping():
+                    return total, False
+        return total, True
+
+    def _names_only(self, data_file: DataFile) -> None:
+        """Route a file an earlier run finished, to learn the names it holds (check)."""
+        with self._lock:
+            self._extra_requests += 1
+        with open_data_file(self.client, self.manifest, data_file, on_bytes=lambda _: None) as (
+            layout,
+            rows,
+        ):
+            grouped = route(self.settings, layout, rows, prefix=self.prefix, counts=Counter())
+        for target, objects in grouped.items():
+            self._add_reported(target, list(objects))
+
+    def _add_reported(self, target: Target, names: list[str]) -> None:
+        with self._lock:
+            self.rows.add_reported(target, names)
+
+    def _read(self, count: int) -> None:
+        with self._lock:
+            self._bytes += count
+
+    def _serialised(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        def call(value: Any) -> None:
+            with self._lock:
+                callback(value)
+
+        return call
+
+    def _finish(self, covered: Sequence[Scope], totals: ReconcileResult) -> ReconcileResult:
+        """What needs the whole report, once every file is done."""
+        if self.mode == "backfill":
+            left = left_null(
+                self.settings,
+                self.rows,
+                covered,
+                filled=totals.filled,
+                dry_run=self.dry_run,
+                absent="not in report",
+                page_size=_PAGE,
+                on_unfilled=self.on_unfilled,
+            )
+            return ReconcileResult(
+                rows_not_in_report=left.absent, rows_null_after_delete=left.after_delete
+            )
+        self.rows.collect_unreported(covered)
+        reconciler = self._reconciler(self.rows)
+        result = ReconcileResult()
+        for scope in covered:
+            for page in self.rows.unreported_pages(scope, page_size=_PAGE):
+                candidates = [
+                    (read, scope.bucket, scope.key(read.name))
+                    for read in page
+                    if owns(self.settings, scope, read.name)
+                ]
+                found = ReconcileResult(rows_not_in_report=sum(r.rows for r, _, _ in candidates))
+                result += found + reconciler.confirm(scope.target, candidates)
+        return result

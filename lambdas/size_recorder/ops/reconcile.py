@@ -1,0 +1,419 @@
+"""Reconcile rows with an S3 Inventory report, one batch of the report's rows at a time.
+
+The per-batch work of `size-recorder check --inventory` and `backfill --inventory`, and all the
+work of a reconcile Lambda fed by a Step Functions Distributed Map (`reconcile_batch`): one code
+path, so both give the same answers for the same report.
+
+A batch's rows are read (skipping versions that are not the latest, delete markers and folder
+markers), routed to targets as the recorder routes keys, and written per target in one
+statement each: a fill (`backfill`) or a compare (`check`), each its own short transaction.
+
+How a check decides, when the report may be 48 hours old. The report says what each object was
+when S3 took it (the manifest's `creationTimestamp`, T). A row can be newer than that: an upload
+or a delete after T was recorded from its event, while the report still shows the old size or
+no object. From the row alone a newer row and a lost event look alike (a sequencer orders the
+events of one key but says nothing about time), so the report only picks the rows to look at,
+and S3 decides, asked after the row was read:
+- a row that agrees with the report: nothing to do, no request;
+- a NULL row with no sequencer whose object the report lists: `still null`, no request (no fix
+  applies to it; `backfill` fills it under its own rules);
+- any other row that disagrees (a different size, NULL after a recorded delete, a row whose name
+  the report lacks): one HEAD, sent after the row was read.
+  - no object: `gone`;
+  - the object was last modified at or after T: newer than the report, counted and never drift,
+    never fixed: the next report judges it;
+  - otherwise the object has not changed since T and its size now is the one to compare: equal,
+    nothing to do (the report was behind); a NULL row is `still null`; a different size is
+    `differs`, and a fix sets that size only on rows that still hold the size and sequencer read
+    before the HEAD, so an event recorded since always wins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from itertools import islice
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+from size_recorder.adapters import s3
+from size_recorder.adapters.postgres.rows import RowsRead, RowStore
+from size_recorder.core.config import Settings, Target
+from size_recorder.ops.check import Drift, FixOutcome
+
+# Inventory rows per chunk: each chunk is one statement per target, its own transaction.
+CHUNK_ROWS = 10_000
+
+Mode = Literal["check", "backfill"]
+# What S3, asked after the row was read, says about a row the report disagrees with.
+Verdict = Literal["gone", "newer than report", "still null", "differs", "agrees"]
+# Inventory rows that never name a row's object.
+Skip = Literal["not latest", "delete marker", "folder marker"]
+
+_SKIPPED: dict[Skip, str] = {
+    "not latest": "objects_not_latest",
+    "delete marker": "objects_delete_markers",
+    "folder marker": "objects_folder_markers",
+}
+
+
+class InventoryError(ValueError):
+    """An inventory report this tool cannot read (manifest, schema, a row), in one line."""
+
+
+def field_name(name: str) -> str:
+    """A field's name as matched: CSV manifests say `IsLatest`, Parquet and ORC `is_latest`."""
+    return name.strip().replace("_", "").lower()
+
+
+# The fields read; the first three are required.
+REQUIRED_FIELDS = ("Bucket", "Key", "Size")
+READ_FIELDS = frozenset(map(field_name, (*REQUIRED_FIELDS, "IsLatest", "IsDeleteMarker")))
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each field read sits in an inventory row, and whether keys are URL-encoded (CSV
+    reports encode them as a form does: a space is `+`)."""
+
+    bucket: int
+    key: int
+    size: int
+    is_latest: int | None
+    is_delete_marker: int | None
+    encoded_keys: bool
+
+    @classmethod
+    def of(cls, names: Sequence[str], *, encoded_keys: bool) -> Layout:
+        """Raises InventoryError when Bucket, Key or Size is missing."""
+        positions = {field_name(name): index for index, name in enumerate(names)}
+        missing = [name for name in REQUIRED_FIELDS if field_name(name) not in positions]
+        if missing:
+            raise InventoryError(
+                f"the inventory's fields ({', '.join(names)}) lack {', '.join(missing)}"
+            )
+        return cls(
+            positions["bucket"],
+            positions["key"],
+            positions["size"],
+            positions.get("islatest"),
+            positions.get("isdeletemarker"),
+            encoded_keys,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A current object as the report gives it."""
+
+    bucket: str
+    key: str
+    size: int
+
+
+def read_row(layout: Layout, values: Sequence[Any]) -> Reported | Skip:
+    """One inventory row: the object it reports, or why it names no row's object.
+
+    Values are strings (CSV, Step Functions items) or typed (Parquet, ORC). Raises
+    InventoryError for a current object without a whole-number size.
+    """
+    if layout.is_latest is not None and _is(values[layout.is_latest], False):
+        return "not latest"
+    if layout.is_delete_marker is not None and _is(values[layout.is_delete_marker], True):
+        return "delete marker"
+    key = str(values[layout.key])
+    if layout.encoded_keys:
+        key = unquote_plus(key)
+    if key.endswith("/"):
+        return "folder marker"
+    raw = values[layout.size]
+    try:
+        size = int(raw)
+    except (TypeError, ValueError):
+        raise InventoryError(f"{key!r}: the size {raw!r} is not a whole number") from None
+    if size < 0:
+        raise InventoryError(f"{key!r}: the size {raw!r} is negative")
+    return Reported(str(values[layout.bucket]), key, size)
+
+
+def _is(value: Any, flag: bool) -> bool:
+    """A boolean field holds `flag`; empty (not reported) holds neither."""
+    if isinstance(value, bool):
+        return value is flag
+    return isinstance(value, str) and value.strip().lower() == ("true" if flag else "false")
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What a batch (or a whole run: results add up) found and did. Keys are snake_case, as
+    the JSON summaries print them."""
+
+    objects_in_report: int = 0  # inventory rows read
+    objects_not_latest: int = 0
+    objects_delete_markers: int = 0
+    objects_folder_markers: int = 0
+    objects_outside_prefix: int = 0  # the CLI's --prefix
+    objects_routed_nowhere: int = 0  # outside every configured prefix
+    objects_in_scope: int = 0  # current objects routed to a target
+    objects_matched: int = 0  # of those, objects whose name a row holds
+    filled: int = 0  # backfill: rows filled (on a dry run: would be)
+    rows_differing: int = 0
+    rows_object_gone: int = 0
+    rows_still_null: int = 0
+    rows_newer_than_report: int = 0
+    rows_not_in_report: int = 0  # rows whose name the report lacks (whole runs only)
+    rows_null_after_delete: int = 0  # backfill: left NULL, a delete was recorded (whole runs)
+    fixed: int = 0  # check --fix: rows set (on a dry run: would be)
+    rows_changed_since_read: int = 0  # differed, then an event changed them: left alone
+    s3_requests: int = 0
+
+    def __add__(self, other: ReconcileResult) -> ReconcileResult:
+        return ReconcileResult(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, int]) -> ReconcileResult:
+        return cls(**{f.name: int(values.get(f.name, 0)) for f in fields(cls)})
+
+    @property
+    def drift(self) -> int:
+        return self.rows_differing + self.rows_object_gone + self.rows_still_null
+
+    @property
+    def unrepaired(self) -> int:
+        """Drift left; a dry run counts what the real run would leave."""
+        return self.drift - self.fixed
+
+    @property
+    def nothing_matched(self) -> bool:
+        """Objects were in scope but none names a row: almost always a wrong prefix or target."""
+        return self.objects_in_scope > 0 and self.objects_matched == 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewerThanReport:
+    """A row the report disagrees with whose object changed after the report: not judged."""
+
+    key: str
+    recorded: int | None
+    actual: int  # the object's size now
+    last_modified: datetime
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciler:
+    """Batches of one report's rows against one row store (one connection), as `mode` says.
+
+    `on_reported` (check) receives the names each chunk routes to a target, so a whole run can
+    find the rows the report lacks. Callbacks run on the caller's thread.
+    """
+
+    settings: Settings
+    rows: RowStore
+    client: Any
+    mode: Mode
+    report_time: datetime
+    fix: bool = False
+    dry_run: bool = False
+    prefix: str = ""
+    on_drift: Callable[[Drift], None] = _ignore
+    on_newer: Callable[[NewerThanReport], None] = _ignore
+    on_reported: Callable[[Target, list[str]], None] | None = None
+
+    def batches(
+        self, layout: Layout, rows: Iterable[Sequence[Any]], *, chunk_rows: int = CHUNK_ROWS
+    ) -> Iterator[ReconcileResult]:
+        """Each chunk's result once its writes are committed: a caller may stop between any
+        two, and what was yielded stays done."""
+        iterator = iter(rows)
+        while chunk := list(islice(iterator, chunk_rows)):
+            yield self.chunk(layout, chunk)
+
+    def chunk(self, layout: Layout, rows: Sequence[Sequence[Any]]) -> ReconcileResult:
+        counts: Counter[str] = Counter(objects_in_report=len(rows))
+        grouped = route(self.settings, layout, rows, prefix=self.prefix, counts=counts)
+        for target, objects in grouped.items():
+            if self.on_reported is not None:
+                self.on_reported(target, list(objects))
+            if self.mode == "backfill":
+                sizes = [(name, reported.size) for name, reported in objects.items()]
+                done = self.rows.fill_listed(target, sizes, dry_run=self.dry_run)
+                counts["filled"] += done.rows
+                counts["objects_matched"] += done.names_matched
+            else:
+                self._compare(target, objects, counts)
+        return ReconcileResult(**counts)
+
+    def confirm(
+        self, target: Target, candidates: Sequence[tuple[RowsRead, str, str]]
+    ) -> ReconcileResult:
+        """Judge rows the report disagrees with, each with its object's bucket and key, by asking
+        S3 now (one HEAD per key), then (with `fix`) set the sizes that differ where the rows
+        still hold what was read."""
+        counts: Counter[str] = Counter()
+        states: dict[tuple[str, str], s3.ObjectState | None] = {}
+        judged: list[tuple[RowsRead, str, Verdict, s3.ObjectState | None]] = []
+        fixes: list[tuple[RowsRead, int]] = []
+        for read, bucket, key in candidates:
+            if (bucket, key) not in states:
+                states[bucket, key] = s3.head_object(self.client, bucket=bucket, key=key)
+                counts["s3_requests"] += 1
+            state = states[bucket, key]
+            verdict = judge(read, state, self.report_time)
+            judged.append((read, key, verdict, state))
+            if verdict == "differs" and state is not None:
+                fixes.append((read, state.size))
+        fixed = self.rows.set_read(target, fixes, dry_run=self.dry_run) if self.fix else {}
+        for read, key, verdict, state in judged:
+            if verdict == "agrees":
+                continue
+            if verdict == "newer than report":
+                assert state is not None
+                counts["rows_newer_than_report"] += read.rows
+                self.on_newer(NewerThanReport(key, read.size, state.size, state.last_modified))
+                continue
+            actual = None if state is None else state.size
+            if verdict == "gone":
+                counts["rows_object_gone"] += read.rows
+                self._report("gone", key, read, actual)
+            elif verdict == "still null":
+                counts["rows_still_null"] += read.rows
+                self._report("still null", key, read, actual)
+            else:
+                done = fixed.get(read, 0)
+                counts["rows_differing"] += read.rows
+                counts["fixed"] += done
+                if self.fix:
+                    counts["rows_changed_since_read"] += read.rows - done
+                self._report("differs", key, read, actual, fixed=done)
+        return ReconcileResult(**counts)
+
+    def _compare(
+        self, target: Target, objects: Mapping[str, Reported], counts: Counter[str]
+    ) -> None:
+        compared = self.rows.compare_reported(
+            target, [(name, reported.size) for name, reported in objects.items()]
+        )
+        counts["objects_matched"] += compared.names_matched
+        candidates: list[tuple[RowsRead, str, str]] = []
+        for read, size in compared.disagreeing:
+            reported = objects[read.name]
+            if read.size is None and read.sequencer is None:
+                # No event was ever recorded for it and no fix applies: the report is enough.
+                counts["rows_still_null"] += read.rows
+                self._report("still null", reported.key, read, size)
+            else:
+                candidates.append((read, reported.bucket, reported.key))
+        if candidates:
+            counts.update(self.confirm(target, candidates).as_dict())
+
+    def _report(
+        self,
+        kind: Literal["differs", "gone", "still null"],
+        key: str,
+        read: RowsRead,
+        actual: int | None,
+        *,
+        fixed: int = 0,
+    ) -> None:
+        """One Drift per row (rows sharing a key and what was read are one group)."""
+        for index in range(read.rows):
+            outcome: FixOutcome | None = None
+            if kind == "differs" and self.fix:
+                if index < fixed:
+                    outcome = "would fix" if self.dry_run else "fixed"
+                else:
+                    outcome = "changed since read"
+            self.on_drift(Drift(kind, key, read.size, actual, outcome))
+
+
+def judge(read: RowsRead, state: s3.ObjectState | None, report_time: datetime) -> Verdict:
+    """What S3 now (`state`, None: no object) says about a row the report disagrees with.
+
+    S3 gives whole seconds, so an object modified in the report's own second counts as newer.
+    """
+    if state is None:
+        return "gone"
+    if state.last_modified >= report_time.replace(microsecond=0):
+        return "newer than report"
+    if read.size is None:
+        return "still null"
+    return "agrees" if read.size == state.size else "differs"
+
+
+def route(
+    settings: Settings,
+    layout: Layout,
+    rows: Iterable[Sequence[Any]],
+    *,
+    prefix: str,
+    counts: Counter[str],
+) -> dict[Target, dict[str, Reported]]:
+    """Current objects under `prefix` by target, then by the name a row would hold (the key
+    routed as the recorder routes it); skips counted into `counts`."""
+    grouped: dict[Target, dict[str, Reported]] = defaultdict(dict)
+    for values in rows:
+        reported = read_row(layout, values)
+        if isinstance(reported, str):
+            counts[_SKIPPED[reported]] += 1
+            continue
+        if not reported.key.startswith(prefix):
+            counts["objects_outside_prefix"] += 1
+            continue
+        found = settings.route(reported.bucket, reported.key)
+        if found is None or not found.name:
+            counts["objects_routed_nowhere"] += 1
+            continue
+        counts["objects_in_scope"] += 1
+        grouped[found.target][found.name] = reported
+    return dict(grouped)
+
+
+def reconcile_batch(
+    settings: Settings,
+    rows: RowStore,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    fix: bool,
+    report_time: datetime,
+    client: Any,
+    dry_run: bool = False,
+    on_drift: Callable[[Drift], None] = _ignore,
+    on_newer: Callable[[NewerThanReport], None] = _ignore,
+) -> ReconcileResult:
+    """Check (and with `fix`, repair) the rows a batch of inventory rows names, as
+    `size-recorder check --inventory` does for each chunk of a data file.
+
+    `items` are what a Distributed Map's ItemReader gives for an S3 inventory manifest (it
+    reads CSV reports): one object per row, named by the manifest's fileSchema (`Bucket`, `Key`,
+    `Size`, and `IsLatest`, `IsDeleteMarker` when the report has versions), every value a
+    string and keys URL-encoded as in the CSV file. `report_time` is the manifest's
+    `creationTimestamp`. Rows the report lacks need the whole report: only the CLI finds them.
+    """
+    if not items:
+        return ReconcileResult()
+    names = list(items[0])
+    layout = Layout.of(names, encoded_keys=True)
+    reconciler = Reconciler(
+        settings,
+        rows,
+        client,
+        "check",
+        report_time,
+        fix=fix,
+        dry_run=dry_run,
+        on_drift=on_drift,
+        on_newer=on_newer,
+    )
+    values = ([item.get(name) for name in names] for item in items)
+    return sum(reconciler.batches(layout, values), ReconcileResult())
