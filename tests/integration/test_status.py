@@ -98,16 +98,13 @@ def test_status_groups_dlq_messages_by_reason_with_a_sample_key(
         "recordable": 2,
     }
     assert by_kind["invalid"]["reason"].startswith("body is not JSON")
-    assert by_kind["invalid"]["sample_object"] is None
+    assert by_kind["invalid"]["sample_key"] is None
     assert by_kind["unmatched"]["reason"] == f"no row in {operator_env.qualified} holds its name"
-    assert by_kind["unmatched"]["sample_object"] == (
-        f"s3://{EVENT_BUCKET}/media/uploads/never-saved.pdf"
-    )
-    assert by_kind["routed_nowhere"]["sample_object"] == f"s3://{EVENT_BUCKET}/other-app/report.pdf"
+    assert by_kind["unmatched"]["sample_key"] == "media/uploads/never-saved.pdf"
+    assert by_kind["unmatched"]["sample_bucket"] == EVENT_BUCKET
+    assert by_kind["routed_nowhere"]["sample_key"] == "other-app/report.pdf"
     assert "SIZE_RECORDER_KEY_PREFIX='media/'" in by_kind["routed_nowhere"]["reason"]
-    assert by_kind["recordable"]["sample_object"] in {
-        f"s3://{EVENT_BUCKET}/media/uploads/{name}" for name in ("a.pdf", "b.pdf")
-    }
+    assert by_kind["recordable"]["sample_key"] in {"media/uploads/a.pdf", "media/uploads/b.pdf"}
     assert report["dead_letters"]["peeked"] == 6
     assert report["dead_letters"]["rows_checked"] is True
 
@@ -184,6 +181,7 @@ def test_status_names_the_command_that_fixes_each_problem(
     )
     assert found["dlq_recordable"] == f"size-recorder replay --dlq-url {dlq}"
     assert f"size-recorder replay --dlq-url {dlq}" in found["dlq_unmatched"]
+    assert f"discard --dlq-url {dlq} --key media/uploads/never-saved.pdf" in found["dlq_unmatched"]
     assert "compare SIZE_RECORDER_KEY_PREFIX with the function's" in found["dlq_routed_nowhere"]
 
 

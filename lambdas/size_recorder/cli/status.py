@@ -178,7 +178,8 @@ def json_report(result: Status) -> dict[str, Any]:
                     "reason": group.reason,
                     "messages": group.messages,
                     "sample_message_id": group.sample_message_id,
-                    "sample_object": group.sample_object,
+                    "sample_bucket": group.sample_bucket,
+                    "sample_key": group.sample_key,
                     "sample_reason": group.sample_reason,
                 }
                 for group in dead.groups

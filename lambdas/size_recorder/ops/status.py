@@ -17,6 +17,7 @@ Nothing is changed on the way:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -133,8 +134,15 @@ class DeadLetterGroup:
     reason: str
     messages: int
     sample_message_id: str
-    sample_object: str | None  # s3://bucket/key, None when the message names no object
+    sample_bucket: str | None  # None (both) when the message names no object
+    sample_key: str | None
     sample_reason: str | None  # the core's reason for the sample's record, in full
+
+    @property
+    def sample_object(self) -> str | None:
+        if self.sample_key is None:
+            return None
+        return f"s3://{self.sample_bucket or '?'}/{self.sample_key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,19 +420,14 @@ def _groups(
             reason=reason,
             messages=counts[(kind, reason)],
             sample_message_id=message_id,
-            sample_object=_object(verdict.bucket, verdict.key),
+            sample_bucket=verdict.bucket,
+            sample_key=verdict.key,
             sample_reason=verdict.detail,
         )
         for (kind, reason), (message_id, verdict) in samples.items()
     ]
     groups.sort(key=lambda g: (_KIND_ORDER[g.kind], -g.messages, g.reason))
     return tuple(groups)
-
-
-def _object(bucket: str | None, key: str | None) -> str | None:
-    if key is None:
-        return None
-    return f"s3://{bucket or '?'}/{key}"
 
 
 def _alarms(client: Any, prefix: str | None, topic_arn: str | None) -> tuple[AlarmView, ...]:
@@ -498,7 +501,7 @@ class _Found:
                 )
 
     def _dead_letter_problems(self) -> Iterable[Problem]:
-        dlq = self.where.dlq_url
+        dlq = shlex.quote(self.where.dlq_url)
         replay = f"size-recorder replay --dlq-url {dlq}"
         counts = {kind: self.dead.count(kind) for kind in Kind}
         if n := counts[Kind.INVALID]:
@@ -511,7 +514,7 @@ class _Found:
         if n := counts[Kind.ROUTED_NOWHERE]:
             assert self.settings is not None  # only the core, run on settings, says so
             variable, here = routing_setting(self.settings)
-            function = self.where.function_name or "FUNCTION"
+            function = shlex.quote(self.where.function_name or "FUNCTION")
             yield Problem(
                 "dlq_routed_nowhere",
                 f"{n} message(s) in the DLQ are outside {here} here, but the function did not"
@@ -528,11 +531,14 @@ class _Found:
                 f" {replay} --mode direct --dry-run",
             )
         if n := counts[Kind.UNMATCHED]:
+            # One object: the command to paste; several: a glob to write.
+            keys = [g.sample_key for g in self.dead.groups if g.kind is Kind.UNMATCHED]
+            key = shlex.quote(keys[0]) if n == 1 and keys[0] is not None else "'GLOB'"
             yield Problem(
                 "dlq_unmatched",
                 f"{n} message(s) in the DLQ name objects no row holds",
                 f"once the app has saved their rows: {replay}; objects that will never have a"
-                f" row: size-recorder discard --dlq-url {dlq} --key KEY --archive"
+                f" row: size-recorder discard --dlq-url {dlq} --key {key} --archive"
                 " dlq-unmatched.jsonl",
             )
         if n := counts[Kind.RECORDABLE]:
@@ -578,7 +584,8 @@ class _Found:
             f" {_utc(oldest.at)}), at least --max-age-seconds {self.max_age_s}",
             f"nothing is consuming the queue: check {function}'s Errors and Throttles and its"
             " logs (runbook: QueueOldestMessage); meanwhile size-recorder worker --queue-url"
-            f" {self.where.queue_url} consumes it from any host that reaches the database",
+            f" {shlex.quote(self.where.queue_url)} consumes it from any host that reaches the"
+            " database",
         )
 
     def _alarm(self, alarm: AlarmView) -> Problem:
