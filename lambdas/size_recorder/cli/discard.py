@@ -206,7 +206,10 @@ def _confirmed(selected: tuple[Selected, ...]) -> bool:
     count = len(selected)
     with _interruptible():
         try:
-            answer = console.input(f"discard {count} message{'s' if count != 1 else ''}? [y/N] ")
+            # No markup: rich would take "[y/N]" for a style and print nothing of it.
+            answer = console.input(
+                f"discard {count} message{'s' if count != 1 else ''}? [y/N] ", markup=False
+            )
         except (KeyboardInterrupt, EOFError):
             console.print()
             return False
