@@ -1,0 +1,174 @@
+"""The model test's Hypothesis profiles and its environment: the real core and the real
+Postgres adapters on the suite's Postgres, one table per test, emptied per example.
+
+Profiles (chosen with `HYPOTHESIS_PROFILE`, default `ci`; applied to the model test only, so
+the rest of the suite keeps its own settings):
+- `ci`: fixed examples (derandomized), sized to finish well inside 3 minutes on 2 shared cores;
+- `deep`: 10,000 random examples of longer runs, for `make test-deep`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import InvalidArgument
+
+from size_recorder.adapters.postgres.rows import RowStore
+from size_recorder.adapters.postgres.store import PostgresStore
+from size_recorder.adapters.wiring import postgres_store
+from size_recorder.core.config import Settings, Target
+from size_recorder.core.recorder import Recorder, SizeWrite, StoreError, WriteStatus
+
+PREFIX = "media/"
+TABLE = "documents_document"
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "print_blob": True,
+    # No "explain" phase: it traces every line of every replay of a failing example, which with
+    # a database round trip per step turns a one-minute shrink into many.
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+}
+settings.register_profile(
+    "model-ci", max_examples=60, stateful_step_count=40, derandomize=True, database=None, **_COMMON
+)
+settings.register_profile("model-deep", max_examples=10_000, stateful_step_count=60, **_COMMON)
+
+
+def profile_name() -> str:
+    return os.environ.get("HYPOTHESIS_PROFILE", "ci")
+
+
+def model_settings() -> settings:
+    """The profile `HYPOTHESIS_PROFILE` names (`ci` or `deep`)."""
+    name = profile_name()
+    try:
+        return settings.get_profile(f"model-{name}")
+    except InvalidArgument:
+        raise pytest.UsageError(f"HYPOTHESIS_PROFILE={name!r}: expected 'ci' or 'deep'") from None
+
+
+class FlakyStore:
+    """The real `PostgresStore`, made to fail one write on demand; the database stays real.
+
+    `fail = "before"`: the write never reaches Postgres (a lost connection, a lock timeout).
+    `fail = "after"`: Postgres commits it, but the recorder hears an error, as when the
+    connection drops while COMMIT's reply is on its way.
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.fail: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else the recorder asks of its store (column limits, ...) is the real store's.
+        return getattr(self.store, name)
+
+    def write(
+        self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
+    ) -> Mapping[Target, Mapping[str, WriteStatus]]:
+        fail, self.fail = self.fail, None
+        if fail == "before":
+            raise StoreError("injected: connection lost before the write")
+        statuses = self.store.write(writes, timeout_ms=timeout_ms)
+        if fail == "after":
+            raise StoreError("injected: connection lost after the commit")
+        return statuses
+
+
+@dataclass
+class ModelEnv:
+    """Everything real the model drives, built once per test and reused by its examples."""
+
+    url: str
+    schema: str
+    app: psycopg.Connection[Any]  # the app's own connection: inserts, renames, deletes
+    stats: Counter[str] = field(default_factory=Counter)
+    _stores: list[PostgresStore] = field(default_factory=list)
+    _recorders: dict[str, tuple[Recorder, FlakyStore]] = field(default_factory=dict)
+    _rows: RowStore | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{TABLE}"
+
+    def settings(self, prefix: str = PREFIX) -> Settings:
+        return Settings.from_env(
+            {
+                "DATABASE_URL": self.url,
+                "SIZE_RECORDER_TABLE": self.qualified,
+                "SIZE_RECORDER_KEY_PREFIX": prefix,
+                "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer",
+            }
+        )
+
+    def recorder(self, prefix: str = PREFIX) -> tuple[Recorder, FlakyStore]:
+        """The recorder configured with `prefix` (the function's is `media/`), on a store that
+        fails on demand."""
+        if prefix not in self._recorders:
+            config = self.settings(prefix)
+            store = postgres_store(config)
+            self._stores.append(store)
+            flaky = FlakyStore(store)
+            self._recorders[prefix] = (Recorder(config, flaky), flaky)
+        return self._recorders[prefix]
+
+    @property
+    def rows(self) -> RowStore:
+        """The operator tools' store (backfill, check)."""
+        if self._rows is None:
+            self._rows = RowStore.from_settings(self.settings())
+        return self._rows
+
+    def reset(self) -> None:
+        self.app.execute(f"TRUNCATE {self.qualified} RESTART IDENTITY")
+        for _, flaky in self._recorders.values():
+            flaky.fail = None
+
+    def table_rows(self) -> dict[int, tuple[str, int | None, str | None]]:
+        """id → (file, size_bytes, size_sequencer): the whole observable state."""
+        found = self.app.execute(
+            f"SELECT id, file, size_bytes, size_sequencer FROM {self.qualified}"
+        ).fetchall()
+        return {row_id: (name, size, seq) for row_id, name, size, seq in found}
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+        if self._rows is not None:
+            self._rows.close()
+
+
+@pytest.fixture
+def model_env(database_url: str) -> Iterator[ModelEnv]:
+    """A Django-shaped table in a schema of its own, and the real pieces that use it.
+
+    The sequencer column is `varchar(64)`, as a `CharField(max_length=64)` makes it: the
+    narrowest column a deployment may have, where a longer sequencer cannot fit (defect 5).
+    """
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as app:
+        app.execute(f'CREATE SCHEMA "{schema}"')
+        app.execute(
+            f'CREATE TABLE "{schema}".{TABLE} ('
+            " id bigserial PRIMARY KEY,"
+            " file varchar(1024) NOT NULL,"
+            " size_bytes bigint,"
+            " size_sequencer varchar(64))"
+        )
+        app.execute(f'CREATE INDEX ON "{schema}".{TABLE} (file)')
+        env = ModelEnv(url=database_url, schema=schema, app=app)
+        try:
+            yield env
+        finally:
+            env.close()
+            app.execute(f'DROP SCHEMA "{schema}" CASCADE')
