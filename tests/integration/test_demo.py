@@ -128,6 +128,27 @@ def test_demo_stopped_by_a_signal_mid_run_leaves_no_postgres_and_no_files(
     assert_nothing_left(short_tmp)
 
 
+def test_demo_started_under_nohup_runs_on_through_sighup(short_tmp: Path, tmp_path: Path) -> None:
+    # GIVEN a demo started with SIGHUP ignored, as `nohup` starts it
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        demo = subprocess.Popen(
+            ["nohup", str(SCRIPT), "demo"],
+            env=demo_env(short_tmp),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    wait_for(err, POSTGRES_UP)
+
+    # WHEN its terminal closes
+    demo.send_signal(signal.SIGHUP)
+
+    # THEN it keeps to what it was told: it runs to the end, and still cleans up
+    assert demo.wait(timeout=DEMO_TIMEOUT_S) == 0, err.read_text()
+    assert_nothing_left(short_tmp)
+
+
 # Run by the demo's child before the demo itself: a new session's leader that opens a terminal
 # makes it its controlling terminal, so closing that terminal hangs the session up.
 _ON_THE_TERMINAL = """

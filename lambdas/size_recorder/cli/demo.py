@@ -111,8 +111,8 @@ def _wait_for_interrupt() -> None:
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP (its terminal or tmux pane closed) unwind like Ctrl-C, so they also
     stop Postgres and delete the temporary files: by default either kills the process on the
-    spot and leaves them behind."""
-    from size_recorder.demo.endpoints import STOP_SIGNALS
+    spot and leaves them behind. A signal the demo was started ignoring stays ignored."""
+    from size_recorder.demo.endpoints import heeded_signals
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -121,7 +121,7 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, interrupt) for sig in heeded_signals()}
     try:
         yield
     finally:

@@ -40,6 +40,12 @@ else:
     STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def heeded_signals() -> list[signal.Signals]:
+    """The `STOP_SIGNALS` this process was not started ignoring: `nohup` ignores SIGHUP and a
+    script's background job SIGINT, and the demo keeps to what it was told."""
+    return [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
 class DemoSetupError(RuntimeError):
     """Something the demo needs is missing or would not start; the message says what to do."""
 
@@ -105,7 +111,7 @@ def local_endpoints(*, database_url: str | None) -> Iterator[Endpoints]:
 
 @contextmanager
 def interrupts_deferred() -> Iterator[list[int]]:
-    """Hold every `STOP_SIGNALS` until the block is done, then raise KeyboardInterrupt.
+    """Hold every `heeded_signals()` until the block is done, then raise KeyboardInterrupt.
 
     An interrupt in the middle of starting or stopping Postgres would leave its process and
     data directory behind, which is exactly what the demo promises not to do. The block gets
@@ -119,7 +125,7 @@ def interrupts_deferred() -> Iterator[list[int]]:
     def hold(signum: int, frame: Any) -> None:
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, hold) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, hold) for sig in heeded_signals()}
     try:
         yield received
     finally:
