@@ -18,10 +18,4 @@ PENDING: dict[str, str] = {
         " size for good. Relaxed: after a drain, such a row may hold a size other than its"
         " object's current one (still one its key held: invariant 1 stays)."
     ),
-    "F2": (
-        "found by the model: replay --mode direct with another prefix (or targets) routes a"
-        " removal to a name no row holds, acknowledges it as having nothing to forget, and"
-        " deletes it from the DLQ, while the function's row keeps the deleted object's size."
-        " Relaxed: such a removal may leave the DLQ, and its row may keep that size."
-    ),
 }

@@ -90,13 +90,6 @@ def test_an_upload_waiting_for_its_row_does_not_size_it_once_the_object_was_dele
     assert size_of(model_env, "draft.pdf") is None
 
 
-F2 = (
-    "model finding F2: replay --mode direct with another prefix deletes a removal from the DLQ"
-    " as 'nothing to forget' while the function's row still holds the deleted object's size"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=F2)
 def test_direct_replay_without_the_prefix_keeps_a_removal_whose_row_holds_a_size(
     model_env: ModelEnv,
 ) -> None:

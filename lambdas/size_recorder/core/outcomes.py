@@ -52,9 +52,10 @@ class RecordResult:
     key: str | None = None
     size: int | None = None
     table: str | None = None
-    # SKIPPED only because no configured target takes this bucket and key. Another process
-    # with other settings (the function that sent a message to the DLQ) may record it, so
-    # `replay` keeps such messages instead of deleting them.
+    # SKIPPED because of how this process's configuration routes the key: no target takes it,
+    # or (for a removal) the name it derives is in no row. Another process with other settings
+    # (the function that sent a message to the DLQ) may record it, so `replay` keeps such
+    # messages instead of deleting them.
     for_configuration: bool = False
 
 

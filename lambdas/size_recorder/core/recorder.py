@@ -257,8 +257,17 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
     record = item.record
     if status is WriteStatus.MISSING and isinstance(record, ObjectRemoved):
         # The app usually deletes the row with its file: a removal with no row has nothing to
-        # forget, and retrying it would only fill the DLQ.
-        return _result(item, Outcome.SKIPPED, "removal of a key no row holds: nothing to forget")
+        # forget, and retrying it would only fill the DLQ. Which row a key names depends on this
+        # process's prefixes, though: `replay` keeps such a message rather than delete it.
+        return RecordResult(
+            Outcome.SKIPPED,
+            "removal of a key no row holds: nothing to forget",
+            record.bucket,
+            record.key,
+            None,
+            item.target.table_name,
+            for_configuration=True,
+        )
     if status is WriteStatus.MISSING:
         reason = f"no row with {item.target.key_column} = {item.name!r} in {item.target.table_name}"
         return _result(item, Outcome.UNMATCHED, reason)

@@ -311,8 +311,9 @@ def _configuration_reason(
     where = ", ".join(f"s3://{bucket}/{key}" for bucket, key in objects)
     variable, here = routing_setting(settings)
     return (
-        f"routed nowhere: {where} is outside {here} here, but the function that sent it to the"
-        f" DLQ did not skip it; check {variable} against the function's (kept in the DLQ)"
+        f"routed nowhere: {where} reaches no row under {here} here, but the function that sent"
+        f" it to the DLQ did not skip it; check {variable} against the function's (kept in the"
+        " DLQ)"
     )
 
 
