@@ -65,6 +65,27 @@ OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
 
 HANDLER: Final = "size_recorder.handler.lambda_handler"
 
+# The nightly reconciliation (the stack's Step Functions state machine, ops/reconcile_lambda.py).
+RECONCILE_HANDLER: Final = "size_recorder.ops.reconcile_lambda.reconcile_handler"
+SUMMARY_HANDLER: Final = "size_recorder.ops.reconcile_lambda.summary_handler"
+# What the Distributed Map's ItemBatcher adds to every batch (its BatchInput).
+BATCH_MANIFEST_BUCKET: Final = "manifest_bucket"
+BATCH_MANIFEST_KEY: Final = "manifest_key"
+BATCH_FIX: Final = "fix"
+# The summary step's input: the same three, and the Distributed Map's output under this name.
+SUMMARY_MAP_RUN: Final = "map_run"
+# One data point per run, from the summary step.
+METRIC_RECONCILE_ROWS_CHECKED: Final = "ReconcileRowsChecked"
+METRIC_RECONCILE_DRIFT: Final = "ReconcileDrift"
+METRIC_RECONCILE_FIXED: Final = "ReconcileFixed"
+METRIC_RECONCILE_OBJECT_MISSING: Final = "ReconcileObjectMissing"
+METRIC_RECONCILE_NEWER: Final = "ReconcileNewerThanReport"
+METRIC_RECONCILE_BATCHES_FAILED: Final = "ReconcileBatchesFailed"
+# Where a run's summary goes: beside the Map Run's results, and the last one at a fixed key
+# under the results prefix (what `size-recorder status` reads).
+RECONCILE_SUMMARY_NAME: Final = "summary.json"
+RECONCILE_LATEST_NAME: Final = "latest-summary.json"
+
 # Queue settings shared by the CDK stack and the local demo, so both build the same pipeline.
 DEFAULT_MAX_RECEIVE_COUNT: Final = 8  # with 2 s doubling retries: ~4 min for a late row
 DEFAULT_FUNCTION_TIMEOUT_S: Final = 30

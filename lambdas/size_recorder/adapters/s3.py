@@ -102,6 +102,23 @@ def open_object(client: Any, *, bucket: str, key: str) -> IO[bytes]:
     return stream
 
 
+def read_lines(client: Any, *, bucket: str, key: str) -> Iterator[bytes]:
+    """An object's lines (JSON Lines: a Map Run's results), each read as it arrives."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        # 64 KiB reads: botocore's default of 1 KiB costs a call per line of results.
+        yield from body.iter_lines(chunk_size=1 << 16)
+    finally:
+        body.close()
+
+
+def write_object(
+    client: Any, *, bucket: str, key: str, body: bytes, content_type: str = "application/json"
+) -> None:
+    """Put a small object (a reconciliation's summary) whole."""
+    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
 def download(
     client: Any, *, bucket: str, key: str, into: IO[bytes], on_bytes: Callable[[int], None]
 ) -> None:
