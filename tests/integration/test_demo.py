@@ -98,6 +98,25 @@ def assert_nothing_left(tmp: Path) -> None:
     ]
 
 
+# Run before the demo in its process: the stop signals as a shell's foreground command gets them
+# (this suite may run where they are ignored: under nohup, as a script's background job), and
+# with `on_a_terminal`, stdin made the controlling terminal of the new session.
+_AS_FROM_A_SHELL = """
+import os, signal, sys
+for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+    signal.signal(getattr(signal, name), signal.SIG_DFL)
+if sys.argv[1] == "on_a_terminal":
+    os.close(os.open(os.ttyname(0), os.O_RDWR))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def from_a_shell(*args: str, on_a_terminal: bool = False) -> list[str]:
+    """`size-recorder ARGS` as a shell would start it."""
+    where = "on_a_terminal" if on_a_terminal else "-"
+    return [sys.executable, "-c", _AS_FROM_A_SHELL, where, str(SCRIPT), *args]
+
+
 def wait_for(output: Path, text: str) -> str:
     """The output file's contents once `text` shows in them."""
     deadline = time.monotonic() + DEMO_TIMEOUT_S
@@ -115,7 +134,7 @@ def test_demo_stopped_by_a_signal_mid_run_leaves_no_postgres_and_no_files(
     err = tmp_path / "stderr.txt"
     with err.open("w") as stderr:
         demo = subprocess.Popen(
-            [str(SCRIPT), "demo"], env=demo_env(short_tmp), stdout=subprocess.DEVNULL, stderr=stderr
+            from_a_shell("demo"), env=demo_env(short_tmp), stdout=subprocess.DEVNULL, stderr=stderr
         )
     wait_for(err, POSTGRES_UP)
 
@@ -149,20 +168,11 @@ def test_demo_started_under_nohup_runs_on_through_sighup(short_tmp: Path, tmp_pa
     assert_nothing_left(short_tmp)
 
 
-# Run by the demo's child before the demo itself: a new session's leader that opens a terminal
-# makes it its controlling terminal, so closing that terminal hangs the session up.
-_ON_THE_TERMINAL = """
-import os, sys
-os.close(os.open(os.ttyname(0), os.O_RDWR))
-os.execv(sys.argv[1], sys.argv[1:])
-"""
-
-
 def test_demo_whose_terminal_closes_cleans_up_and_exits_130(short_tmp: Path) -> None:
     # GIVEN a demo drawing its live view on a terminal of its own
     terminal, child_side = pty.openpty()
     demo = subprocess.Popen(
-        [sys.executable, "-c", _ON_THE_TERMINAL, str(SCRIPT), "demo"],
+        from_a_shell("demo", on_a_terminal=True),
         env={**demo_env(short_tmp), "TERM": "xterm"},
         stdin=child_side,
         stdout=child_side,
@@ -201,7 +211,7 @@ def test_demo_keep_exports_what_the_runbook_needs_and_its_commands_paste(
     err = tmp_path / "stderr.txt"
     with err.open("w") as stderr:
         demo = subprocess.Popen(
-            [str(SCRIPT), "demo", "--keep"],
+            from_a_shell("demo", "--keep"),
             # Started the way `make demo` starts it: by its path, the virtualenv not on PATH.
             env={**demo_env(short_tmp), "PATH": _fresh_shell()["PATH"]},
             stdout=subprocess.DEVNULL,
