@@ -52,8 +52,9 @@ def test_worker_records_the_size_of_an_upload_with_an_awkward_key(
 
     assert documents.sizes() == {"uploads/my file+v2 – Ünïcødé.pdf": len(BODY)}
     summary = json.loads(capsys.readouterr().out)
-    assert summary["records recorded"] == 1
-    assert summary["records skipped"] == 1  # the s3:TestEvent moto sends first
+    assert summary["records"]["recorded"] == 1
+    assert summary["records"]["skipped"] == 1  # the s3:TestEvent moto sends first
+    assert summary["left_for_redelivery"] == 0
 
 
 def test_worker_leaves_unmatched_messages_on_the_queue_and_exits_1(

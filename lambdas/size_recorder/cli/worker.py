@@ -89,16 +89,24 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:  # the deferred table check failed once Postgres came back
         return fail(f"configuration error: {exc}")
-    print_summary(
-        "size-recorder worker",
-        {
+    outcomes = {str(outcome): n for outcome, n in sorted(stats.outcomes.items())}
+    if args.json:
+        # Stable snake_case keys, as every command's --json uses (docs/operations.md).
+        summary: dict[str, object] = {
+            "command": "worker",
+            "messages": stats.messages,
+            "deleted": stats.deleted,
+            "left_for_redelivery": stats.failed,
+            "records": outcomes,
+        }
+    else:
+        summary = {
             "messages": stats.messages,
             "deleted (acknowledged)": stats.deleted,
             "left for redelivery": stats.failed,
-            **{f"records {outcome}": n for outcome, n in sorted(stats.outcomes.items())},
-        },
-        as_json=args.json,
-    )
+            **{f"records {outcome}": n for outcome, n in outcomes.items()},
+        }
+    print_summary("size-recorder worker", summary, as_json=args.json)
     # A one-shot run tells scripts whether anything is still waiting; a long-running consumer
     # leaves failures to SQS and its DLQ, so stopping it is not an error.
     if args.exit_when_empty and stats.failed:
