@@ -39,13 +39,8 @@ from size_recorder.core.events import ObjectChange, ObjectCreated, ObjectRemoved
 
 # One DLQ loop for both tools: replay's holds messages while a run goes on and releases
 # whatever was not deleted when it ends, and its checks refuse a source queue passed as the DLQ.
-from size_recorder.ops.replay import (
-    _dead_letter_sources,
-    _drain,
-    _invalid_reason,
-    _parse,
-    _Run,
-)
+from size_recorder.ops.dlq import invalid_reason, parse
+from size_recorder.ops.replay import _dead_letter_sources, _drain, _Run
 
 
 class Category(StrEnum):
@@ -76,9 +71,9 @@ class Verdict:
 def classify(body: str, settings: Settings) -> Verdict:
     """The message's category and reason; the most severe category wins (an invalid record
     makes the message invalid, one routed object makes it `routed`)."""
-    entries = _parse(body)
+    entries = parse(body)
     keys = tuple(dict.fromkeys(e.key for e in entries if e.key is not None))
-    invalid = _invalid_reason(entries)
+    invalid = invalid_reason(entries)
     if invalid:
         return Verdict(Category.INVALID, invalid, keys)
     changes = [e for e in entries if isinstance(e, ObjectCreated | ObjectRemoved)]

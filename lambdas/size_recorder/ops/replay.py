@@ -48,11 +48,6 @@ from size_recorder.ops.dlq import (
     routing_setting,
 )
 
-# ops/discard.py imports these under their old names; once it imports them from ops.dlq,
-# these two lines go.
-_parse = parse
-_invalid_reason = invalid_reason
-
 # Records counted by what happened (or would happen) to them: the core's outcomes, plus these.
 ROUTED_NOWHERE = "routed nowhere"  # skipped only because this configuration has no target
 TO_WRITE = "to write"  # dry run: routed to a target, the write not attempted
