@@ -30,18 +30,23 @@ from size_recorder.core.recorder import Recorder, SizeWrite, StoreError, WriteSt
 PREFIX = "media/"
 TABLE = "documents_document"
 
-_COMMON = {
-    "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    "print_blob": True,
+_BASE = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
     # No "explain" phase: it traces every line of every replay of a failing example, which with
     # a database round trip per step turns a one-minute shrink into many.
-    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-}
-settings.register_profile(
-    "model-ci", max_examples=60, stateful_step_count=40, derandomize=True, database=None, **_COMMON
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
-settings.register_profile("model-deep", max_examples=10_000, stateful_step_count=60, **_COMMON)
+settings.register_profile(
+    "model-ci",
+    parent=_BASE,
+    max_examples=60,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+)
+settings.register_profile("model-deep", parent=_BASE, max_examples=10_000, stateful_step_count=60)
 
 
 def profile_name() -> str:
@@ -94,40 +99,42 @@ class ModelEnv:
     app: psycopg.Connection[Any]  # the app's own connection: inserts, renames, deletes
     stats: Counter[str] = field(default_factory=Counter)
     _stores: list[PostgresStore] = field(default_factory=list)
-    _recorders: dict[str, tuple[Recorder, FlakyStore]] = field(default_factory=dict)
-    _rows: RowStore | None = None
+    _recorders: dict[tuple[str, bool], tuple[Recorder, FlakyStore]] = field(default_factory=dict)
+    _rows: dict[bool, RowStore] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{TABLE}"
 
-    def settings(self, prefix: str = PREFIX) -> Settings:
-        return Settings.from_env(
-            {
-                "DATABASE_URL": self.url,
-                "SIZE_RECORDER_TABLE": self.qualified,
-                "SIZE_RECORDER_KEY_PREFIX": prefix,
-                "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer",
-            }
-        )
+    def settings(self, prefix: str = PREFIX, *, sequenced: bool = True) -> Settings:
+        """The configuration; `sequenced`: SIZE_RECORDER_SEQUENCER_COLUMN is set (ordering)."""
+        env = {
+            "DATABASE_URL": self.url,
+            "SIZE_RECORDER_TABLE": self.qualified,
+            "SIZE_RECORDER_KEY_PREFIX": prefix,
+        }
+        if sequenced:
+            env["SIZE_RECORDER_SEQUENCER_COLUMN"] = "size_sequencer"
+        return Settings.from_env(env)
 
-    def recorder(self, prefix: str = PREFIX) -> tuple[Recorder, FlakyStore]:
+    def recorder(
+        self, prefix: str = PREFIX, *, sequenced: bool = True
+    ) -> tuple[Recorder, FlakyStore]:
         """The recorder configured with `prefix` (the function's is `media/`), on a store that
         fails on demand."""
-        if prefix not in self._recorders:
-            config = self.settings(prefix)
+        if (prefix, sequenced) not in self._recorders:
+            config = self.settings(prefix, sequenced=sequenced)
             store = postgres_store(config)
             self._stores.append(store)
             flaky = FlakyStore(store)
-            self._recorders[prefix] = (Recorder(config, flaky), flaky)
-        return self._recorders[prefix]
+            self._recorders[prefix, sequenced] = (Recorder(config, flaky), flaky)
+        return self._recorders[prefix, sequenced]
 
-    @property
-    def rows(self) -> RowStore:
+    def rows(self, *, sequenced: bool = True) -> RowStore:
         """The operator tools' store (backfill, check)."""
-        if self._rows is None:
-            self._rows = RowStore.from_settings(self.settings())
-        return self._rows
+        if sequenced not in self._rows:
+            self._rows[sequenced] = RowStore.from_settings(self.settings(sequenced=sequenced))
+        return self._rows[sequenced]
 
     def reset(self) -> None:
         self.app.execute(f"TRUNCATE {self.qualified} RESTART IDENTITY")
@@ -144,8 +151,8 @@ class ModelEnv:
     def close(self) -> None:
         for store in self._stores:
             store.close()
-        if self._rows is not None:
-            self._rows.close()
+        for rows in self._rows.values():
+            rows.close()
 
 
 @pytest.fixture

@@ -208,7 +208,8 @@ class SimulatedS3Client:
 
     bucket: SimulatedBucket
     during_read: Callable[[], None] | None = None
-    requests: int = 0
+    # key → the size the last answer gave for it (None: HEAD found nothing): what the tool knows.
+    seen: dict[str, int | None] = field(default_factory=dict)
 
     def list_objects_v2(
         self,
@@ -233,11 +234,13 @@ class SimulatedS3Client:
         }
         if response["IsTruncated"]:
             response["NextContinuationToken"] = page[-1][0]
+        self.seen.update((key, v.size) for key, v in page)
         return self._answer(response)
 
     def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self._check_bucket(Bucket, "HeadObject")
         current = self.bucket.current(Key)
+        self.seen[Key] = None if current is None else current.size
         if current is None:
             self._answer(None)
             raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
@@ -251,7 +254,6 @@ class SimulatedS3Client:
         return self._answer(response)
 
     def _answer(self, response: Any) -> Any:
-        self.requests += 1
         hook, self.during_read = self.during_read, None
         if hook is not None:
             hook()

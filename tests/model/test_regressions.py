@@ -9,6 +9,9 @@ event reaches it next. Its sequencer is NULL (new row, renamed row), so any even
 the event that would correct it is gone (recorded on the row it replaced, or, for a removal,
 acknowledged while no row held the name). The row ends holding a size its object no longer
 has, and no later event repairs it; only `check --fix` (if the object exists) does.
+
+F2 (fixed): `replay --mode direct` under another prefix routed a removal to a name no row holds,
+acknowledged it as having nothing to forget, and deleted it from the DLQ.
 """
 
 from __future__ import annotations
