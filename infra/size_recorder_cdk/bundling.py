@@ -15,7 +15,9 @@ satisfies the extra in pyproject.toml.
 The bundle holds what runs in Lambda and nothing else: the locked dependencies and the parts of
 `size_recorder` named in LAMBDA_PARTS. The operator's tools, the demo and the Django integration
 (cli/, demo/, django/, ops/) are neither copied nor hashed, so editing them does not redeploy the
-function. import-linter's contracts keep the Lambda parts from importing them.
+function. import-linter's contracts keep the Lambda parts from importing them. A function that
+runs operator code (the nightly reconciliation runs ops/) names those parts as `extra_parts`: its
+own asset, while the recorder's stays as it is.
 
 `/var/task` is read-only, so a bundle without bytecode compiles every module it imports on every
 cold start (the project measured 233 ms against 99 ms with bytecode). The bundle is therefore
@@ -77,9 +79,15 @@ LAMBDA_PARTS: Final = (
     "aws_lambda",
 )
 _IGNORED: Final = ("__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache")
-# What the asset hash reads, as gitignore lines: every top-level entry is out unless it is a
-# Lambda part, the rule the copy follows, so a package added beside cli/ stays out of both.
-ASSET_EXCLUDE: Final = ("/*", *(f"!/{part}" for part in LAMBDA_PARTS), *_IGNORED)
+
+
+def asset_exclude(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """What the asset hash reads, as gitignore lines: every top-level entry is out unless it is
+    one of `parts`, the rule the copy follows, so a package added beside cli/ stays out of both."""
+    return ("/*", *(f"!/{part}" for part in parts), *_IGNORED)
+
+
+ASSET_EXCLUDE: Final = asset_exclude(LAMBDA_PARTS)
 ASSET_IGNORE_MODE: Final = IgnoreMode.GIT
 UNCOMPILED_WARNING_ID: Final = "size-recorder:bundleNotCompiled"
 
@@ -308,18 +316,35 @@ def _probe(path: str) -> Interpreter | None:
 @dataclass(frozen=True, slots=True)
 class Bundle:
     """How one function asset is built: for which architecture, from which package and lock,
-    compiled by which interpreter (None: sources only)."""
+    compiled by which interpreter (None: sources only), with which package parts besides
+    LAMBDA_PARTS (`extra_parts`: top-level entries of the package, such as "ops")."""
 
     architecture: str
     package_dir: Path = PACKAGE_DIR
     lock: Path = LOCK_FILE
     python: Interpreter | None = None
+    extra_parts: tuple[str, ...] = ()
     # The lock's text, read once: the hashed command and the install use this same text.
     locked: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        unknown = [
+            part
+            for part in self.extra_parts
+            if part in LAMBDA_PARTS or not (self.package_dir / part).exists()
+        ]
+        if unknown:
+            raise ValueError(
+                f"extra_parts {unknown} are not entries of {self.package_dir} beside"
+                f" {', '.join(LAMBDA_PARTS)}"
+            )
         check_lock(read_lock(self.lock), lambda_requirements(), self.lock)
         object.__setattr__(self, "locked", self.lock.read_text(encoding="utf-8"))
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The package's top-level entries the bundle holds."""
+        return (*LAMBDA_PARTS, *self.extra_parts)
 
     def command(self) -> list[str]:
         """The bundling as a shell command in the SAM build image. Never run (local bundling
@@ -332,7 +357,7 @@ class Bundle:
             shlex.join(["pip", *pip_arguments(self.architecture, "/asset-output", requirements)]),
             f"mkdir -p {output}",
             "cd /asset-input",
-            shlex.join(["cp", "-r", *LAMBDA_PARTS, output]),
+            shlex.join(["cp", "-r", *self.parts, output]),
         ]
         if self.python is not None:
             python = f"python{PYTHON_VERSION}"
@@ -347,10 +372,10 @@ class Bundle:
         return ["bash", "-c", " && ".join(steps)]
 
     def code(self) -> lambda_.Code:
-        """The asset, hashed from the Lambda parts of the package source and `command()`."""
+        """The asset, hashed from the bundle's parts of the package source and `command()`."""
         return lambda_.Code.from_asset(
             str(self.package_dir),
-            exclude=list(ASSET_EXCLUDE),
+            exclude=list(asset_exclude(self.parts)),
             ignore_mode=ASSET_IGNORE_MODE,
             bundling=BundlingOptions(
                 # Never pulled: see `command`.
@@ -363,7 +388,7 @@ class Bundle:
 
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
-    """Runs pip from the Python running the CDK app, copies the Lambda parts of the
+    """Runs pip from the Python running the CDK app, copies the bundle's parts of the
     `size_recorder` package, then compiles the whole bundle."""
 
     def __init__(self, bundle: Bundle) -> None:
@@ -388,7 +413,7 @@ class PipLocalBundling:
         shutil.rmtree(Path(output_dir) / "bin", ignore_errors=True)
         package = Path(output_dir) / bundle.package_dir.name
         package.mkdir(exist_ok=True)
-        for part in LAMBDA_PARTS:
+        for part in bundle.parts:
             source = bundle.package_dir / part
             if source.is_dir():
                 shutil.copytree(
@@ -414,10 +439,15 @@ def _run(command: list[str]) -> None:
 
 
 def function_code(
-    architecture: str, package_dir: Path = PACKAGE_DIR, *, scope: IConstruct | None = None
+    architecture: str,
+    package_dir: Path = PACKAGE_DIR,
+    *,
+    scope: IConstruct | None = None,
+    extra_parts: tuple[str, ...] = (),
 ) -> lambda_.Code:
-    """The function's asset for `architecture`: compiled when this machine has CPython 3.13,
-    otherwise sources only, with a warning on `scope` (or on stderr without one)."""
+    """The function's asset for `architecture`, holding `extra_parts` besides LAMBDA_PARTS:
+    compiled when this machine has CPython 3.13, otherwise sources only, with a warning on
+    `scope` (or on stderr without one)."""
     python = bundle_python()
     if python is None:
         message = (
@@ -429,4 +459,4 @@ def function_code(
             Annotations.of(scope).add_warning_v2(UNCOMPILED_WARNING_ID, message)
         else:
             print(f"[Warning] {message}", file=sys.stderr)
-    return Bundle(architecture, package_dir, python=python).code()
+    return Bundle(architecture, package_dir, python=python, extra_parts=extra_parts).code()

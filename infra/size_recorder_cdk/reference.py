@@ -1,7 +1,8 @@
-"""The props table of docs/deploy.md, generated from `SizeRecorderProps`' fields.
+"""The props tables of docs/deploy.md, generated from the props dataclasses' fields.
 
-`python -m size_recorder_cdk.reference` prints it; tests/infra/test_reference.py fails when the
-page's table differs, so the table, the defaults and the code cannot drift apart.
+`python -m size_recorder_cdk.reference` prints SizeRecorder's (`python -m
+size_recorder_cdk.reconcile`, Reconciliation's); tests fail when the page's table differs, so the
+table, the defaults and the code cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from size_recorder_cdk.props import SizeRecorderProps
 HEADER = "| prop | type | default | meaning |\n|---|---|---|---|"
 
 
-def props_table() -> str:
-    """One row per prop, in declaration order: name, type, default, meaning."""
-    hints = typing.get_type_hints(SizeRecorderProps)
+def props_table(props: type[Any] = SizeRecorderProps) -> str:
+    """One row per field of the `props` dataclass, in declaration order: name, type, default,
+    meaning (its `doc` metadata)."""
+    hints = typing.get_type_hints(props)
     rows = [HEADER]
-    for f in fields(SizeRecorderProps):
+    for f in fields(props):
         default = f.metadata.get("default") or _default(f.default)
         rows.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {default} | {f.metadata['doc']} |")
     return "\n".join(rows)
