@@ -178,6 +178,13 @@ class ReconciliationProps:
     )
 
 
+def add_reconciliation(recorder: SizeRecorder, **keywords: Any) -> Reconciliation:
+    """`recorder`'s nightly reconciliation, made inside it with the id `Reconciliation`; the
+    keywords are `Reconciliation`'s (`inventory_destination` is required for an existing
+    bucket). What `SizeRecorder(reconcile=True)` is to do once the construct takes the prop."""
+    return Reconciliation(recorder, "Reconciliation", recorder=recorder, **keywords)
+
+
 class Reconciliation(Construct):
     """The nightly reconciliation of `recorder`'s bucket (see the module's documentation).
 
@@ -729,6 +736,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 # --- the database, as the recorder's function reaches it ------------------------------------
+# The secret only, for now: the recorder's database access (a secret, or IAM authentication) is
+# to be shared with it from construct.py once that lands, instead of being spelled out twice.
 
 
 def _database_environment(props: SizeRecorderProps) -> dict[str, str]:
@@ -768,6 +777,12 @@ def validate(props: ReconciliationProps, recorder: SizeRecorder) -> None:
 
 def problems(props: ReconciliationProps, recorder: SizeRecorder) -> list[Problem]:
     checks = Checks()
+    checks.need(
+        recorder.props.database_secret is not None,
+        "database_secret",
+        why="the reconciliation logs in with the recorder's database secret; IAM database"
+        " authentication is not wired into it yet",
+    )
     checks.need(
         recorder.props.bucket is None or props.inventory_destination is not None,
         "inventory_destination",

@@ -14,8 +14,9 @@ import inspect
 import json
 import subprocess
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ from size_recorder_cdk.reconcile import (
     RESULT_WRITER_V2,
     Reconciliation,
     ReconciliationProps,
+    add_reconciliation,
     problems,
 )
 from size_recorder_cdk.reference import props_table
@@ -819,6 +821,23 @@ def test_prefixes_with_characters_s3_encodes_in_events_are_refused(
     recorders: Recorders, keyword: str
 ) -> None:
     assert f"{keyword}: 'my reports'" in refused(recorders.new, **{keyword: "my reports"})
+
+
+def test_a_recorder_without_a_database_secret_is_refused_for_now(recorders: Recorders) -> None:
+    """IAM database authentication is the recorder's other way in, not wired into this yet."""
+    recorder = SimpleNamespace(
+        props=replace(recorders.new.props, database_secret=None), bucket=recorders.new.bucket
+    )
+    found = problems(ReconciliationProps(), recorder)  # type: ignore[arg-type]
+    assert "the reconciliation logs in with the recorder's database secret" in str(
+        SizeRecorderConfigError(found)
+    )
+
+
+def test_add_reconciliation_makes_it_inside_the_recorder(recorders: Recorders) -> None:
+    reconciliation = add_reconciliation(recorders.new, drift_alarm_threshold=10)
+    assert reconciliation.node.path == f"{recorders.new.node.path}/Reconciliation"
+    assert reconciliation.props.drift_alarm_threshold == 10
 
 
 def test_the_defaults_pass_every_check(recorders: Recorders) -> None:
