@@ -69,11 +69,11 @@ def test_direct_replay_with_an_operator_prefix_that_differs_from_the_function_ke
     assert status == 1
     assert operator_env.sizes() == dict.fromkeys(NAMES)
     assert visible(pipeline.dlq_url) == len(NAMES)
-    err = capsys.readouterr().err
-    assert "check SIZE_RECORDER_KEY_PREFIX" in err
-    assert "SIZE_RECORDER_KEY_PREFIX='other/'" in err
+    out = capsys.readouterr().out  # the details stand beside the summary, on stdout
+    assert "check SIZE_RECORDER_KEY_PREFIX" in out
+    assert "SIZE_RECORDER_KEY_PREFIX='other/'" in out
     for name in NAMES:
-        assert f"s3://{pipeline.bucket}/{PREFIX}{name}" in err
+        assert f"s3://{pipeline.bucket}/{PREFIX}{name}" in out
 
     # ... so the run with the function's prefix records every one of them
     monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", PREFIX)
@@ -224,7 +224,7 @@ def test_redrive_reports_the_moved_messages_in_flight_instead_of_an_emptied_dlq(
 
     out, err = capsys.readouterr()
     assert "emptied" not in out + err
-    assert f"{len(NAMES)} message(s) are in flight on {pipeline.queue_url}" in err
+    assert f"{len(NAMES)} message(s) are in flight on {pipeline.queue_url}" in out
 
 
 def test_replay_json_summary_uses_snake_case_keys(

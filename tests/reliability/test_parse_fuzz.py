@@ -19,6 +19,7 @@ from size_recorder.core.events import (
     EventParseError,
     Invalid,
     ObjectCreated,
+    ObjectRemoved,
     Skipped,
     parse_body,
 )
@@ -147,15 +148,18 @@ bodies = st.one_of(
 
 
 def _check_entry(entry: object) -> None:
-    assert isinstance(entry, ObjectCreated | Skipped | Invalid), entry
-    if isinstance(entry, ObjectCreated):
+    assert isinstance(entry, ObjectCreated | ObjectRemoved | Skipped | Invalid), entry
+    if isinstance(entry, ObjectCreated | ObjectRemoved):
         assert isinstance(entry.key, str)
         assert entry.key
         assert "\x00" not in entry.key
         # encode() raises for lone surrogates, which Postgres cannot store either.
         assert len(entry.key.encode("utf-8")) <= MAX_KEY_BYTES
-        assert type(entry.size) is int
-        assert 0 <= entry.size <= MAX_SIZE
+        if isinstance(entry, ObjectCreated):
+            assert type(entry.size) is int
+            assert 0 <= entry.size <= MAX_SIZE
+        else:
+            assert entry.size is None
         assert entry.sequencer is None or (
             entry.sequencer and set(entry.sequencer) <= set("0123456789ABCDEF")
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from size_recorder.adapters import sqs
@@ -11,7 +12,6 @@ from size_recorder.cli.common import (
     EXIT_OK,
     CommandError,
     StopFlag,
-    console,
     fail,
     load_settings,
     open_recorder,
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         kept = [*result.still_failing, *result.kept_for_configuration]
         print_details([f"{m.message_id}: {m.reason}" for m in kept], total=len(kept))
         if result.mode is ReplayMode.REDRIVE and result.moved and not result.dry_run:
-            console.print(in_flight_note(result), highlight=False, soft_wrap=True)
+            sys.stdout.write(in_flight_note(result) + "\n")
     # Not `tools.exit_status`: a dry run that finds messages the real run would leave behind
     # exits 1 like the real run (only the writes are suppressed).
     return EXIT_OK if result.complete else EXIT_INCOMPLETE

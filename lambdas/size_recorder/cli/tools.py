@@ -224,9 +224,10 @@ def row_session(description: str) -> Iterator[tuple[Settings, RowStore, Progress
 
 
 def print_details(lines: Sequence[str], *, total: int, shown: int = 50) -> None:
-    """Itemise what the summary counts (replay's failing messages), to stderr, unwrapped."""
+    """Itemise what the summary counts (replay's kept messages) as whole lines on stdout, beside
+    the summary, so `replay > report.txt` holds them."""
     for line in lines[:shown]:
-        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        sys.stdout.write(f"  {line}\n")
     hidden = total - min(len(lines), shown)
     if hidden > 0:
-        console.print(f"  ... and {hidden} more (--json lists what was kept)", highlight=False)
+        sys.stdout.write(f"  ... and {hidden} more (--json lists what was kept)\n")
