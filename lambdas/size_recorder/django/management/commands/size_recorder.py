@@ -53,6 +53,13 @@ REPLACED_VARIABLES = (
     c.ENV_TARGETS,
     c.ENV_DATABASE_URL,
     c.ENV_DB_SECRET_ARN,
+    # The other ways to reach the database: the child gets DATABASES' URL, and the recorder
+    # refuses a URL set together with any of these.
+    c.ENV_DB_IAM_USER,
+    c.ENV_DB_HOST,
+    c.ENV_DB_PORT,
+    c.ENV_DB_NAME,
+    c.ENV_DB_SSL_ROOT_CERT,
 )
 # The console script's entry point, run by this interpreter: the package installed beside
 # Django, whether or not its script is on PATH.
