@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: test check demo bench lint typecheck imports synth deploy clean
+.PHONY: test test-deep check demo bench lint typecheck imports synth deploy clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(NODE_STAMP): package.json package-lock.json
 # The whole suite, as CI runs it.
 test: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The lifecycle model at depth: at least 10,000 examples (hours here; CI runs its short profile).
+test-deep: $(PY_STAMP)
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest tests/model -s $(PYTEST_ARGS)
 
 # The inner loop, under a minute: lint, types, import contracts, then the unit tests.
 check: lint typecheck imports
