@@ -66,7 +66,6 @@ def run_ops(
         return run_inventory(
             settings=settings,
             rows=rows,
-            open_rows=lambda: RowStore.from_settings(settings),
             client=client,
             manifest=read_manifest(client, url),
             mode=mode,  # type: ignore[arg-type]
@@ -500,9 +499,60 @@ def test_ctrl_c_stops_an_inventory_run_between_chunks_and_a_rerun_finishes_it(
     operator_env.insert(*objects)
     url = write_inventory(bucket, listed(objects))
 
-    stopped = run_ops(operator_env, url, mode="backfill", chunk_rows=2, should_stop=lambda: True)
+    # Ctrl-C lands while the first chunk is written
+    progress: list[object] = []
+    stopped = run_ops(
+        operator_env,
+        url,
+        mode="backfill",
+        chunk_rows=2,
+        on_progress=progress.append,
+        should_stop=lambda: bool(progress),
+    )
     assert (stopped.interrupted, stopped.totals.filled, stopped.complete) == (True, 2, False)
 
     finished = run_ops(operator_env, url, mode="backfill", chunk_rows=2)
     assert (finished.totals.filled, finished.complete) == (3, True)
     assert operator_env.sizes() == objects
+
+
+def test_an_error_in_a_worker_process_ends_the_run_in_one_line_and_the_rerun_completes(
+    bucket: str, operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = {f"uploads/{i}.pdf": i + 1 for i in range(6)}
+    operator_env.insert(*objects)
+    url = write_inventory(bucket, listed(objects), files=3, held_back=[2])
+
+    code, out, err = run_text(capsys, "backfill", "--inventory", url, "--workers", "2")
+
+    assert (code, out) == (2, "")
+    assert "part-002.csv.gz" in err
+    assert len(err.strip().splitlines()) == 1
+    release_held_back(url)
+    code, _, summary = run_json(capsys, "backfill", "--inventory", url, "--workers", "2")
+    assert (code, summary["data_files_done"], operator_env.sizes()) == (0, 3, objects)
+
+
+def test_ctrl_c_stops_worker_processes_between_chunks_and_a_rerun_finishes_it(
+    bucket: str, operator_env: DocumentsTable
+) -> None:
+    # 100 one-row chunks a file: the workers cannot be done before they hear of the stop
+    objects = {f"uploads/{i}.pdf": i + 1 for i in range(200)}
+    operator_env.insert(*objects)
+    url = write_inventory(bucket, listed(objects), files=2)
+
+    progress: list[object] = []
+    stopped = run_ops(
+        operator_env,
+        url,
+        mode="backfill",
+        workers=2,
+        chunk_rows=1,
+        on_progress=progress.append,
+        should_stop=lambda: bool(progress),
+    )
+    assert (stopped.interrupted, stopped.complete) == (True, False)
+    assert 0 < stopped.totals.filled < 200
+
+    finished = run_ops(operator_env, url, mode="backfill", workers=2)
+    assert (finished.complete, operator_env.sizes()) == (True, objects)

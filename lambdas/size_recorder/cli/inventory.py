@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from size_recorder.adapters import s3
-from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli.common import EXIT_INCOMPLETE, EXIT_OK, CommandError, StopFlag, fail
 from size_recorder.cli.tools import Report, nothing_matched_note, positive_int, row_session
 from size_recorder.core.scope import ScopeError
@@ -39,8 +38,8 @@ def add_inventory_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        help=f"with --inventory: data files read at once, each on its own database connection "
-        f"(default {DEFAULT_WORKERS})",
+        help=f"with --inventory: data files read at once, each by a process with its own "
+        f"database connection (default {DEFAULT_WORKERS})",
     )
     parser.add_argument(
         "--state",
@@ -89,7 +88,6 @@ def run(
             result = run_inventory(
                 settings=settings,
                 rows=rows,
-                open_rows=lambda: RowStore.from_settings(settings),
                 client=client,
                 manifest=manifest,
                 mode=mode,

@@ -2,9 +2,10 @@
 
 An inventory report is a `manifest.json` naming data files (gzipped CSV, Parquet or ORC) that
 list every object of the source bucket; S3 writes it daily or weekly, so nothing lists the
-bucket. This module reads the manifest, then the data files in parallel (`workers` threads,
+bucket. This module reads the manifest, then the data files in parallel (`workers` processes,
 each with its own database connection), each streamed in chunks through `ops.reconcile`, the
-code a reconcile Lambda runs per batch.
+code a reconcile Lambda runs per batch. Processes rather than threads: reading rows is Python
+work, and threads take turns on one core for it.
 
 Memory stays bounded by the workers: each holds one chunk, and a CSV file is read as it
 arrives (gzip and csv over the response stream). Parquet and ORC need to seek, so each is
@@ -32,13 +33,15 @@ import hashlib
 import importlib
 import io
 import json
+import multiprocessing
 import os
+import queue
 import re
+import signal
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +50,7 @@ from typing import IO, Any
 
 from size_recorder.adapters import s3
 from size_recorder.adapters.postgres.rows import RowStore
-from size_recorder.core.config import Settings, Target
+from size_recorder.core.config import Settings
 from size_recorder.core.scope import Scope, owns, scopes
 from size_recorder.ops.backfill import Unfilled, left_null
 from size_recorder.ops.check import Drift
@@ -72,7 +75,7 @@ _ORC_FIELD = re.compile(r"(\w+):")
 EXTRA_HINT = "pip install 'size-recorder[inventory]'"
 # Rows the final steps read per page (a page of names, then their HEADs).
 _PAGE = 1000
-# How often the waiting thread wakes to pass progress on and notice Ctrl-C.
+# How often the parent wakes, when no worker has news, to notice Ctrl-C.
 _TICK_S = 0.2
 
 
@@ -297,8 +300,8 @@ class _State:
             )
         return cls(path, identity, done)
 
-    def finish(self, data_file: DataFile, result: ReconcileResult) -> None:
-        self.done[data_file.key] = result
+    def finish(self, key: str, result: ReconcileResult) -> None:
+        self.done[key] = result
         document = {
             "identity": self.identity,
             "done": {key: value.as_dict() for key, value in self.done.items()},
@@ -349,7 +352,6 @@ def run_inventory(
     *,
     settings: Settings,
     rows: RowStore,
-    open_rows: Callable[[], RowStore],
     client: Any,
     manifest: Manifest,
     mode: Mode,
@@ -367,117 +369,194 @@ def run_inventory(
 ) -> InventoryResult:
     """Backfill or check (with `fix`, repair) the rows the report's objects name.
 
-    `rows` is the caller's store (its connection keeps check's temporary tables); each worker
-    opens its own with `open_rows`, closed at the end. Callbacks run one at a time. An error in
-    any worker stops the others at their next chunk and is raised once they have; the files
-    finished before stay recorded in the state file.
+    With one worker the data files are read here, on `rows` and `client`. With more, each
+    worker is a process of its own (its own connection and S3 client; Python holds one core
+    per process), reading whole data files and sending what it finds here in order: the
+    callbacks and `rows` (which keeps check's temporary tables) are used by this process only.
+    An error in a worker stops the others at their next chunk and is raised, as InventoryError,
+    once they have; the files finished before stay recorded in the state file.
 
     Raises `ScopeError` when no configured target covers the source bucket and prefix,
     InventoryError for a report or state file that cannot be read.
     """
     covered = scopes(settings, bucket=manifest.source_bucket, prefix=prefix)
     require_reader(manifest)
-    state = _State.load(
-        state_path, run_identity(manifest, mode=mode, prefix=prefix, fix=fix, dry_run=dry_run)
-    )
+    identity = run_identity(manifest, mode=mode, prefix=prefix, fix=fix, dry_run=dry_run)
     run = _Run(
-        settings=settings,
+        job=_Job(settings, manifest, mode, prefix, fix, dry_run, chunk_rows),
         rows=rows,
-        open_rows=open_rows,
         client=client,
-        manifest=manifest,
-        mode=mode,
-        prefix=prefix,
-        fix=fix,
-        dry_run=dry_run,
-        chunk_rows=chunk_rows,
+        state=_State.load(state_path, identity),
         should_stop=should_stop,
         on_progress=on_progress or (lambda _: None),
         on_drift=on_drift or (lambda _: None),
         on_newer=on_newer or (lambda _: None),
         on_unfilled=on_unfilled or (lambda _: None),
     )
-    return run.execute(state, covered, workers=workers)
+    return run.execute(covered, workers=workers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What reading a data file needs; sent to each worker process."""
+
+    settings: Settings
+    manifest: Manifest
+    mode: Mode
+    prefix: str
+    fix: bool
+    dry_run: bool
+    chunk_rows: int
+
+
+# What reading a data file reports, in order: ("bytes", count), ("drift", Drift),
+# ("newer", NewerThanReport), ("reported", (Target, names)) and last ("done", (key, result or
+# None for a names-only read, whether the file was read to its end)).
+_Event = tuple[str, Any]
+
+
+def _read(
+    job: _Job,
+    data_file: DataFile,
+    *,
+    names_only: bool,
+    rows: RowStore,
+    client: Any,
+    emit: Callable[[_Event], None],
+    stopping: Callable[[], bool],
+) -> None:
+    """Read one data file in chunks, each committed before the next, and stop between two
+    when `stopping` says so. `names_only`: only route it, for check's names (a file an earlier
+    run finished)."""
+    read = [0]
+
+    def count(size: int) -> None:
+        read[0] += size
+
+    reconciler = Reconciler(
+        job.settings,
+        rows,
+        client,
+        job.mode,
+        job.manifest.report_time,
+        fix=job.fix,
+        dry_run=job.dry_run,
+        prefix=job.prefix,
+        on_drift=lambda drift: emit(("drift", drift)),
+        on_newer=lambda newer: emit(("newer", newer)),
+        on_reported=(
+            (lambda target, names: emit(("reported", (target, names))))
+            if job.mode == "check"
+            else None
+        ),
+    )
+    total, complete = ReconcileResult(s3_requests=1), True  # the file's GET
+    with open_data_file(client, job.manifest, data_file, on_bytes=count) as (layout, values):
+        if names_only:
+            grouped = route(job.settings, layout, values, prefix=job.prefix, counts=Counter())
+            for target, objects in grouped.items():
+                emit(("reported", (target, list(objects))))
+        else:
+            for result in reconciler.batches(layout, values, chunk_rows=job.chunk_rows):
+                total += result
+                emit(("bytes", read[0]))
+                read[0] = 0
+                if stopping():
+                    complete = False
+                    break
+    emit(("done", (data_file.key, None if names_only else total, complete)))
+
+
+# This worker process's job, connection, client, event queue and stop event (`_start_worker`).
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(job: _Job, events: Any, stop: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides, and tells workers through
+    # `stop`, so each ends its chunk and says so.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker.update(
+        job=job,
+        events=events,
+        stop=stop,
+        rows=RowStore.from_settings(job.settings),
+        client=s3.s3_client(),
+    )
+
+
+def _work(data_file: DataFile, names_only: bool) -> None:
+    """One data file, in a worker process. Errors come back as InventoryError (one line,
+    naming the file), which any process can unpickle."""
+    try:
+        _read(
+            _worker["job"],
+            data_file,
+            names_only=names_only,
+            rows=_worker["rows"],
+            client=_worker["client"],
+            emit=_worker["events"].put,
+            stopping=_worker["stop"].is_set,
+        )
+    except InventoryError:
+        raise
+    except Exception as exc:
+        raise InventoryError(f"{data_file.key}: {exc}") from None
 
 
 class _Run:
-    """One run's shared state: the workers' stores, the progress count, and a lock that keeps
-    callbacks and the caller's connection to one thread at a time."""
+    """One run: reads the files (here or in worker processes), handles their events here."""
 
     def __init__(
         self,
         *,
-        settings: Settings,
+        job: _Job,
         rows: RowStore,
-        open_rows: Callable[[], RowStore],
         client: Any,
-        manifest: Manifest,
-        mode: Mode,
-        prefix: str,
-        fix: bool,
-        dry_run: bool,
-        chunk_rows: int,
+        state: _State,
         should_stop: Callable[[], bool],
         on_progress: Callable[[InventoryProgress], None],
         on_drift: Callable[[Drift], None],
         on_newer: Callable[[NewerThanReport], None],
         on_unfilled: Callable[[Unfilled], None],
     ) -> None:
-        self.settings = settings
+        self.job = job
         self.rows = rows
-        self.open_rows = open_rows
         self.client = client
-        self.manifest = manifest
-        self.mode = mode
-        self.prefix = prefix
-        self.fix = fix
-        self.dry_run = dry_run
-        self.chunk_rows = chunk_rows
+        self.state = state
         self.should_stop = should_stop
         self.on_progress = on_progress
         self.on_drift = on_drift
         self.on_newer = on_newer
         self.on_unfilled = on_unfilled
-        self._lock = threading.Lock()
-        self._failed = threading.Event()
-        self._local = threading.local()
-        self._stores: list[RowStore] = []
         self._bytes = 0
-        self._extra_requests = 1  # the manifest, and files read again for their names
+        self._finished = 0  # files read to their end in this run
+        self._partial = ReconcileResult()  # what files stopped halfway did
+        self._done: set[str] = set()  # files whose last event arrived
 
-    def execute(self, state: _State, covered: Sequence[Scope], *, workers: int) -> InventoryResult:
-        manifest = self.manifest
+    def execute(self, covered: Sequence[Scope], *, workers: int) -> InventoryResult:
+        manifest, state = self.job.manifest, self.state
         resumed = [f for f in manifest.files if f.key in state.done]
         pending = [f for f in manifest.files if f.key not in state.done]
         self._bytes = sum(f.size for f in resumed)
-        if self.mode == "check":
+        work = [(f, False) for f in pending]
+        if self.job.mode == "check":
             self.rows.start_reported()
-        try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="size-recorder") as pool:
-                tasks: dict[Future[tuple[ReconcileResult, bool]], DataFile] = {
-                    pool.submit(self._process, data_file): data_file for data_file in pending
-                }
-                # check needs every routed name: files done earlier are read again, names only.
-                names: set[Future[None]] = (
-                    {pool.submit(self._names_only, data_file) for data_file in resumed}
-                    if self.mode == "check"
-                    else set()
-                )
-                finished, partial = self._wait(state, tasks, names)
-        finally:
-            for store in self._stores:
-                store.close()
-        totals = sum(
-            state.done.values(), partial + ReconcileResult(s3_requests=self._extra_requests)
-        )
-        interrupted = finished < len(pending)
+            # check needs every routed name: files an earlier run finished are read again.
+            work += [(f, True) for f in resumed]
+        if workers == 1:
+            self._here(work)
+        else:
+            self._in_workers(work, workers)
+        requests = 1 + (len(resumed) if self.job.mode == "check" else 0)  # manifest, re-reads
+        totals = sum(state.done.values(), self._partial + ReconcileResult(s3_requests=requests))
+        interrupted = self._finished < len(pending)
         if not interrupted:
             totals += self._finish(covered, totals)
             state.remove()
         return InventoryResult(
-            self.mode,
-            self.fix,
-            self.dry_run,
+            self.job.mode,
+            self.job.fix,
+            self.job.dry_run,
             manifest,
             totals,
             len(state.done),
@@ -485,120 +564,83 @@ class _Run:
             interrupted=interrupted,
         )
 
-    def _wait(
-        self,
-        state: _State,
-        tasks: dict[Future[tuple[ReconcileResult, bool]], DataFile],
-        names: set[Future[None]],
-    ) -> tuple[int, ReconcileResult]:
-        """Record files as they finish; on Ctrl-C or an error, cancel what has not started and
-        let the running files stop at their next chunk. The files finished, and what the files
-        stopped halfway did (a later run reads them again from their start)."""
-        waiting: set[Future[Any]] = {*tasks, *names}
-        finished = 0
-        partial = ReconcileResult()
+    def _here(self, work: Sequence[tuple[DataFile, bool]]) -> None:
+        for data_file, names_only in work:
+            if self.should_stop():
+                return
+            _read(
+                self.job,
+                data_file,
+                names_only=names_only,
+                rows=self.rows,
+                client=self.client,
+                emit=self._handle,
+                stopping=self.should_stop,
+            )
+
+    def _in_workers(self, work: Sequence[tuple[DataFile, bool]], workers: int) -> None:
+        """Each data file in a worker process; their events handled here as they come. The
+        queue is bounded, so workers wait for this process rather than fill its memory."""
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding sockets
+        events = context.Queue(maxsize=4 * workers)
+        stop = context.Event()
         error: BaseException | None = None
-        while waiting:
-            done, waiting = wait(waiting, timeout=_TICK_S, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future.cancelled():
-                    continue
-                if future.exception() is not None:
-                    error = error or future.exception()
-                    self._failed.set()
-                elif future in tasks:
-                    result, complete = future.result()
-                    if complete:
-                        state.finish(tasks[future], result)
-                        finished += 1
-                    else:
-                        partial += result
-            if self._stopping():
-                for future in waiting:
-                    future.cancel()
-            self.on_progress(InventoryProgress(self._bytes, self.manifest.total_bytes))
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(self.job, events, stop),
+        ) as pool:
+            awaiting = {pool.submit(_work, f, names_only): f.key for f, names_only in work}
+            while awaiting:
+                with contextlib.suppress(queue.Empty):
+                    self._handle(events.get(timeout=_TICK_S))
+                for future in [f for f in awaiting if f.done()]:
+                    # A file's "done" event may still be on its way after its task returned.
+                    if future.cancelled() or awaiting[future] in self._done:
+                        del awaiting[future]
+                    elif future.exception() is not None:
+                        error = error or future.exception()
+                        del awaiting[future]
+                if error is not None or self.should_stop():
+                    stop.set()
+                    for future in awaiting:
+                        future.cancel()
         if error is not None:
             raise error
-        return finished, partial
 
-    def _stopping(self) -> bool:
-        return self._failed.is_set() or self.should_stop()
-
-    def _store(self) -> RowStore:
-        """This worker thread's store, opened on its first file."""
-        store: RowStore | None = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = self.open_rows()
-            with self._lock:
-                self._stores.append(store)
-        return store
-
-    def _reconciler(self, rows: RowStore) -> Reconciler:
-        return Reconciler(
-            self.settings,
-            rows,
-            self.client,
-            self.mode,
-            self.manifest.report_time,
-            fix=self.fix,
-            dry_run=self.dry_run,
-            prefix=self.prefix,
-            on_drift=self._serialised(self.on_drift),
-            on_newer=self._serialised(self.on_newer),
-            on_reported=self._add_reported if self.mode == "check" else None,
-        )
-
-    def _process(self, data_file: DataFile) -> tuple[ReconcileResult, bool]:
-        """A data file's chunks, each committed before the next: what they did, and whether the
-        file was read to its end."""
-        reconciler = self._reconciler(self._store())
-        total = ReconcileResult(s3_requests=1)  # the file's GET
-        with open_data_file(self.client, self.manifest, data_file, on_bytes=self._read) as (
-            layout,
-            rows,
-        ):
-            for result in reconciler.batches(layout, rows, chunk_rows=self.chunk_rows):
-                total += result
-                if self._stopping():
-                    return total, False
-        return total, True
-
-    def _names_only(self, data_file: DataFile) -> None:
-        """Route a file an earlier run finished, to learn the names it holds (check)."""
-        with self._lock:
-            self._extra_requests += 1
-        with open_data_file(self.client, self.manifest, data_file, on_bytes=lambda _: None) as (
-            layout,
-            rows,
-        ):
-            grouped = route(self.settings, layout, rows, prefix=self.prefix, counts=Counter())
-        for target, objects in grouped.items():
-            self._add_reported(target, list(objects))
-
-    def _add_reported(self, target: Target, names: list[str]) -> None:
-        with self._lock:
-            self.rows.add_reported(target, names)
-
-    def _read(self, count: int) -> None:
-        with self._lock:
-            self._bytes += count
-
-    def _serialised(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-        def call(value: Any) -> None:
-            with self._lock:
-                callback(value)
-
-        return call
+    def _handle(self, event: _Event) -> None:
+        kind, value = event
+        if kind == "drift":
+            self.on_drift(value)
+        elif kind == "newer":
+            self.on_newer(value)
+        elif kind == "reported":
+            self.rows.add_reported(*value)
+        elif kind == "bytes":
+            self._bytes += value
+            self.on_progress(InventoryProgress(self._bytes, self.job.manifest.total_bytes))
+        else:
+            key, result, complete = value
+            self._done.add(key)
+            if result is None:
+                return
+            if complete:
+                self.state.finish(key, result)
+                self._finished += 1
+            else:
+                self._partial += result
 
     def _finish(self, covered: Sequence[Scope], totals: ReconcileResult) -> ReconcileResult:
         """What needs the whole report, once every file is done."""
-        if self.mode == "backfill":
+        job = self.job
+        if job.mode == "backfill":
             left = left_null(
-                self.settings,
+                job.settings,
                 self.rows,
                 covered,
                 filled=totals.filled,
-                dry_run=self.dry_run,
+                dry_run=job.dry_run,
                 absent="not in report",
                 page_size=_PAGE,
                 on_unfilled=self.on_unfilled,
@@ -607,14 +649,24 @@ class _Run:
                 rows_not_in_report=left.absent, rows_null_after_delete=left.after_delete
             )
         self.rows.collect_unreported(covered)
-        reconciler = self._reconciler(self.rows)
+        reconciler = Reconciler(
+            job.settings,
+            self.rows,
+            self.client,
+            job.mode,
+            job.manifest.report_time,
+            fix=job.fix,
+            dry_run=job.dry_run,
+            on_drift=self.on_drift,
+            on_newer=self.on_newer,
+        )
         result = ReconcileResult()
         for scope in covered:
             for page in self.rows.unreported_pages(scope, page_size=_PAGE):
                 candidates = [
                     (read, scope.bucket, scope.key(read.name))
                     for read in page
-                    if owns(self.settings, scope, read.name)
+                    if owns(job.settings, scope, read.name)
                 ]
                 found = ReconcileResult(rows_not_in_report=sum(r.rows for r, _, _ in candidates))
                 result += found + reconciler.confirm(scope.target, candidates)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote_plus
 
 from size_recorder.adapters import s3
@@ -104,20 +104,23 @@ class Layout:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Reported:
-    """A current object as the report gives it."""
+class Reported(NamedTuple):
+    """A current object as the report gives it (a tuple: millions are made, ~3x faster than a
+    frozen dataclass)."""
 
     bucket: str
     key: str
     size: int
 
 
-def read_row(layout: Layout, values: Sequence[Any]) -> Reported | Skip:
+def read_row(
+    layout: Layout, values: Sequence[Any], decode: Callable[[str], str] = unquote_plus
+) -> Reported | Skip:
     """One inventory row: the object it reports, or why it names no row's object.
 
-    Values are strings (CSV, Step Functions items) or typed (Parquet, ORC). Raises
-    InventoryError for a current object without a whole-number size.
+    Values are strings (CSV, Step Functions items) or typed (Parquet, ORC); `decode` undoes
+    the URL-encoding of a CSV report's keys. Raises InventoryError for a current object
+    without a whole-number size.
     """
     if layout.is_latest is not None and _is(values[layout.is_latest], False):
         return "not latest"
@@ -125,7 +128,7 @@ def read_row(layout: Layout, values: Sequence[Any]) -> Reported | Skip:
         return "delete marker"
     key = str(values[layout.key])
     if layout.encoded_keys:
-        key = unquote_plus(key)
+        key = decode(key)
     if key.endswith("/"):
         return "folder marker"
     raw = values[layout.size]
@@ -362,21 +365,76 @@ def route(
     """Current objects under `prefix` by target, then by the name a row would hold (the key
     routed as the recorder routes it); skips counted into `counts`."""
     grouped: dict[Target, dict[str, Reported]] = defaultdict(dict)
+    decode = _by_directory_unquote()
+    route_key = _by_directory_route(settings)
     for values in rows:
-        reported = read_row(layout, values)
+        reported = read_row(layout, values, decode)
         if isinstance(reported, str):
             counts[_SKIPPED[reported]] += 1
             continue
         if not reported.key.startswith(prefix):
             counts["objects_outside_prefix"] += 1
             continue
-        found = settings.route(reported.bucket, reported.key)
-        if found is None or not found.name:
+        found = route_key(reported.bucket, reported.key)
+        if found is None or not found[1]:
             counts["objects_routed_nowhere"] += 1
             continue
         counts["objects_in_scope"] += 1
-        grouped[found.target][found.name] = reported
+        grouped[found[0]][found[1]] = reported
     return dict(grouped)
+
+
+# Decoding and routing each key from scratch took 4x the time of everything else a chunk does
+# in Python (58 us against 14 us a key, 200,000 keys, on this shared machine), and a chunk's keys
+# share a few directories: both are done once per directory. Each cache lives for one chunk.
+
+
+def _by_directory_unquote() -> Callable[[str], str]:
+    """unquote_plus, decoding each directory once.
+
+    S3 Inventory encodes a key's slashes too (`media%2Fuploads%2Fa.pdf`). Splitting at the last
+    `%2F` is exact: it is one whole ASCII byte, so no escape or UTF-8 sequence spans it.
+    """
+    directories: dict[str, str] = {}
+
+    def decode(key: str) -> str:
+        head, slash, tail = key.rpartition("%2F")
+        if "%" in tail or "+" in tail:
+            tail = unquote_plus(tail)
+        if not slash:
+            return tail
+        directory = directories.get(head)
+        if directory is None:
+            directory = directories[head] = unquote_plus(head) + "/"
+        return directory + tail
+
+    return decode
+
+
+def _by_directory_route(settings: Settings) -> Callable[[str, str], tuple[Target, str] | None]:
+    """Settings.route as (target, name), asking once per bucket and directory.
+
+    A prefix no longer than a key's directory (up to its last `/`) matches the key exactly when
+    it matches the directory, so when every configured prefix is that short the directory's
+    target is the key's, and the name is the key without that target's prefix. Keys whose
+    directory is shorter than the longest prefix are routed one by one.
+    """
+    longest = max(len(target.prefix) for target in settings.targets)
+    directories: dict[tuple[str, str], Target | None] = {}
+
+    def route_key(bucket: str, key: str) -> tuple[Target, str] | None:
+        cut = key.rfind("/") + 1
+        if cut < longest:
+            found = settings.route(bucket, key)
+            return None if found is None else (found.target, found.name)
+        where = (bucket, key[:cut])
+        if where not in directories:
+            found = settings.route(bucket, key[:cut])
+            directories[where] = None if found is None else found.target
+        target = directories[where]
+        return None if target is None else (target, key[len(target.prefix) :])
+
+    return route_key
 
 
 def reconcile_batch(
