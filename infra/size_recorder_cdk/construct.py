@@ -12,7 +12,20 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Resource, Stack, Validations
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    ArnFormat,
+    Aws,
+    CfnResource,
+    Duration,
+    RemovalPolicy,
+    Resource,
+    Stack,
+    Tokenization,
+    Validations,
+)
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
@@ -22,8 +35,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -49,6 +62,10 @@ from size_recorder_cdk.props import (
 BASIC_EXECUTION_POLICY: Final = "service-role/AWSLambdaBasicExecutionRole"
 VPC_ACCESS_POLICY: Final = "service-role/AWSLambdaVPCAccessExecutionRole"
 NOTIFICATIONS_HANDLER_ID: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+HANDLER_LOG_GROUP_ID: Final = NOTIFICATIONS_HANDLER_ID + "LogGroup"
+LIVE_ALIAS: Final = "live"
+# CDK warns on every SnapStart function that SnapStart applies to published versions only.
+SNAP_START_PUBLISH_WARNING: Final = "Annotation::@aws-cdk/aws-lambda:snapStartRequirePublish"
 # EventBridge's names for the S3 events the recorder reads.
 OBJECT_CREATED: Final = "Object Created"
 OBJECT_DELETED: Final = "Object Deleted"
@@ -159,7 +176,9 @@ class RecorderQueues(Construct):
 
 
 class RecorderFunction(Construct):
-    """The Lambda function, its role and log group, its SQS event source, and VPC plumbing."""
+    """The Lambda function, its role and log group, its SQS event source (on a `live` alias with
+    SnapStart), its database access (a secret, or IAM database authentication), and VPC
+    plumbing."""
 
     def __init__(
         self, scope: Construct, id: str, *, props: SizeRecorderProps, queue: sqs.IQueue
@@ -175,7 +194,7 @@ class RecorderFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="size-recorder function: consume its queue, read the database secret",
+            description="size-recorder function: consume its queue, log in to the database",
         )
         self.log_group.grant_write(self.role)
         if props.vpc is not None:
@@ -185,7 +204,7 @@ class RecorderFunction(Construct):
         environment = {
             **(chosen.get("environment") or {}),
             **function_environment(props, to_json=Stack.of(self).to_json_string),
-            **self._database_environment(props),
+            **_database_environment(props),
         }
         self.function = lambda_.Function(
             self,
@@ -206,6 +225,7 @@ class RecorderFunction(Construct):
                     "vpc": props.vpc,
                     "vpc_subnets": props.vpc_subnets,
                     "security_groups": _optional_list(props.security_groups),
+                    **_snap_start(props),
                 },
             ),
         )
@@ -217,7 +237,22 @@ class RecorderFunction(Construct):
             " move together, deliberately, in one change (see bundling.py).",
         )
         self._grant_database(props)
-        self.function.add_event_source(
+        # What the queue invokes: the function itself, or with SnapStart the alias of its
+        # published version (SnapStart never applies to $LATEST).
+        self.alias: lambda_.Alias | None = None
+        target: lambda_.IFunction = self.function
+        if props.snap_start:
+            self.alias = lambda_.Alias(
+                self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version
+            )
+            target = self.alias
+            acknowledge(
+                self.function,
+                SNAP_START_PUBLISH_WARNING,
+                "SnapStart runs on published versions only: the construct publishes one on every"
+                " change (current_version) and the queue invokes it through the live alias.",
+            )
+        target.add_event_source(
             event_sources.SqsEventSource(
                 queue,
                 batch_size=props.batch_size,
@@ -231,17 +266,17 @@ class RecorderFunction(Construct):
         queue.grant(self.function, "sqs:ChangeMessageVisibility")
         self.endpoints: list[ec2.InterfaceVpcEndpoint] = []
         if props.vpc is not None and props.vpc_endpoints:
-            self._endpoints(props.vpc, props.vpc_subnets)
-
-    # Database access: the variables that tell the recorder how to authenticate, and the grant
-    # that lets it. A second way (IAM database authentication) belongs beside the secret here.
-    def _database_environment(self, props: SizeRecorderProps) -> dict[str, str]:
-        assert props.database_secret is not None  # validate() guarantees it
-        return {c.ENV_DB_SECRET_ARN: props.database_secret.secret_arn}
+            self._endpoints(props)
 
     def _grant_database(self, props: SizeRecorderProps) -> None:
+        database = props.iam_database
+        if database is not None:
+            assert props.database_user is not None  # validate() guarantees it
+            # rds-db:connect on this user of this database (its resource id in the ARN).
+            database.grant_connect(self.function, props.database_user)
+            return
         secret = props.database_secret
-        assert secret is not None  # validate() guarantees it
+        assert secret is not None  # validate() guarantees one of the two
         secret.grant_read(self.function)
         key = secret.encryption_key
         if key is not None and not Resource.is_owned_resource(key):
@@ -273,35 +308,102 @@ class RecorderFunction(Construct):
             " support resource-level scoping, and AWS maintains this policy for exactly that.",
         )
 
-    def _endpoints(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection | None) -> None:
-        """Private subnets without NAT still reach Secrets Manager (credentials) and SQS
-        (ChangeMessageVisibility) through interface endpoints reachable only from the function."""
+    def _endpoints(self, props: SizeRecorderProps) -> None:
+        """Private subnets without NAT still reach SQS (ChangeMessageVisibility) and Secrets
+        Manager (the credentials; not needed with IAM auth, which signs locally) through
+        interface endpoints.
+
+        Private DNS makes every workload in the VPC resolve these services to the endpoints, so
+        they admit the whole VPC (or the caller's peers) besides the function: admitting the
+        function alone cuts the VPC's other workloads off from SQS and Secrets Manager.
+        """
+        vpc = props.vpc
+        assert vpc is not None
         endpoint_group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
             vpc=vpc,
             allow_all_outbound=False,
-            description="size-recorder VPC endpoints: HTTPS from the function only",
+            description="size-recorder VPC endpoints: HTTPS from the VPC, whose DNS they serve",
         )
+        https = ec2.Port.tcp(443)
         endpoint_group.connections.allow_from(
-            self.function, ec2.Port.tcp(443), "HTTPS from the size-recorder function"
+            self.function, https, "HTTPS from the size-recorder function"
         )
-        for name, service in (
-            ("SecretsManagerEndpoint", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
-            ("SqsEndpoint", ec2.InterfaceVpcEndpointAwsService.SQS),
-        ):
+        peers = list(props.endpoint_peers or ())
+        if props.endpoint_peers is None:
+            peers = [ec2.Peer.ipv4(vpc.vpc_cidr_block)]
+            if not resolved(vpc.vpc_cidr_block):
+                acknowledge(
+                    endpoint_group,
+                    "AwsSolutions::AwsSolutions-EC23",
+                    "The only CIDR admitted is the VPC's own block, known at deploy time:"
+                    " cdk-nag cannot read the token, so its open-ingress rule errors out.",
+                )
+        for peer in peers:
+            endpoint_group.add_ingress_rule(
+                peer, https, "HTTPS from the VPC's workloads (private DNS sends them here)"
+            )
+        services = {"SqsEndpoint": ec2.InterfaceVpcEndpointAwsService.SQS}
+        if props.database_secret is not None:
+            services["SecretsManagerEndpoint"] = ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER
+        for name, service in services.items():
             self.endpoints.append(
                 ec2.InterfaceVpcEndpoint(
                     self,
                     name,
                     vpc=vpc,
                     service=service,
-                    subnets=subnets,
+                    subnets=props.vpc_subnets,
                     security_groups=[endpoint_group],
                     private_dns_enabled=True,
                     open=False,
                 )
             )
+
+
+def _database_environment(props: SizeRecorderProps) -> dict[str, str]:
+    """The variables that tell the recorder how to log in: the secret's ARN or the IAM user,
+    and the address variables that are set (with IAM auth, from the database object)."""
+    if props.database_secret is not None:
+        credentials = {c.ENV_DB_SECRET_ARN: props.database_secret.secret_arn}
+        host, port, name = props.database_host, None, props.database_name
+    else:
+        assert props.database_user is not None  # validate() guarantees it
+        credentials = {c.ENV_DB_IAM_USER: props.database_user}
+        host, port = _iam_endpoint(props)
+        name = props.database_name or c.DEFAULT_DB_NAME
+        if props.database_host is not None:
+            host = props.database_host
+    if props.database_port is not None:
+        port = Tokenization.stringify_number(props.database_port)
+    address = {c.ENV_DB_HOST: host, c.ENV_DB_PORT: port, c.ENV_DB_NAME: name}
+    return {**credentials, **{k: v for k, v in address.items() if v is not None}}
+
+
+def _iam_endpoint(props: SizeRecorderProps) -> tuple[str, str | None]:
+    """(host, port) of the instance, cluster or proxy that IAM auth logs in to."""
+    if props.database_instance is not None:
+        instance = props.database_instance
+        return instance.db_instance_endpoint_address, instance.db_instance_endpoint_port
+    if props.database_cluster is not None:
+        endpoint = props.database_cluster.cluster_endpoint
+        return endpoint.hostname, Tokenization.stringify_number(endpoint.port)
+    assert props.database_proxy is not None  # validate() guarantees one of the three
+    # RDS Proxy for PostgreSQL listens on 5432, the recorder's default port: leave it unset.
+    return props.database_proxy.endpoint, None
+
+
+def _snap_start(props: SizeRecorderProps) -> dict[str, Any]:
+    """The function keywords for SnapStart: a snapshot per published version, and each replaced
+    version deleted (CDK retains them by default), since every version keeps a cached snapshot
+    that is charged for."""
+    if not props.snap_start:
+        return {}
+    return {
+        "snap_start": lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
+        "current_version_options": lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
+    }
 
 
 def _optional_list(items: Sequence[Any] | None) -> list[Any] | None:
@@ -327,6 +429,7 @@ class RecorderAlarms(Construct):
             self.alarm_topic = props.alarm_topic
         else:
             topic = sns.Topic(self, "Topic", display_name="size-recorder alarms", enforce_ssl=True)
+            topic.add_to_resource_policy(_cloudwatch_may_publish(topic))
             if props.alarm_email is not None:
                 topic.add_subscription(subscriptions.EmailSubscription(props.alarm_email))
             self.alarm_topic = topic
@@ -452,6 +555,30 @@ class RecorderAlarms(Construct):
         )
 
 
+def _cloudwatch_may_publish(topic: sns.ITopic) -> iam.PolicyStatement:
+    """Lets this account's alarms publish to `topic`. `enforce_ssl` gives the topic a policy whose
+    only statement is a Deny, and a topic policy replaces SNS's default one (which is what lets
+    CloudWatch publish): without this Allow, no alarm would ever reach a subscriber."""
+    stack = Stack.of(topic)
+    return iam.PolicyStatement(
+        sid="AllowThisAccountsAlarms",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["sns:Publish"],
+        resources=[topic.topic_arn],
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name="*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            },
+        },
+    )
+
+
 def key_matchers(prefixes: Sequence[str], suffix: str | None) -> list[dict[str, str]]:
     """EventBridge content filters on `detail.object.key`, one per prefix (any may match);
     [] when every key matches. A prefix and a suffix together need a wildcard pattern."""
@@ -501,17 +628,26 @@ class SizeRecorder(Construct):
         key_prefix: str = "",
         targets: Sequence[RecorderTarget] | None = None,
         database_secret: secretsmanager.ISecret | None = None,
+        database_user: str | None = None,
+        database_instance: rds.IDatabaseInstance | None = None,
+        database_cluster: rds.IDatabaseCluster | None = None,
+        database_proxy: rds.IDatabaseProxy | None = None,
+        database_host: str | None = None,
+        database_port: int | None = None,
+        database_name: str | None = None,
         statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS,
         connect_timeout_seconds: int = c.DEFAULT_CONNECT_TIMEOUT_S,
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         vpc_endpoints: bool = True,
+        endpoint_peers: Sequence[ec2.IPeer] | None = None,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
         memory_size_mb: int = 256,
         function_timeout_seconds: int = c.DEFAULT_FUNCTION_TIMEOUT_S,
         log_retention_days: int = 30,
         log_level: str = "INFO",
+        snap_start: bool = False,
         unmatched_retry_base_seconds: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S,
         unmatched_retry_max_seconds: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S,
         function_props: Mapping[str, Any] | None = None,
@@ -549,17 +685,26 @@ class SizeRecorder(Construct):
             key_prefix=key_prefix,
             targets=targets,
             database_secret=database_secret,
+            database_user=database_user,
+            database_instance=database_instance,
+            database_cluster=database_cluster,
+            database_proxy=database_proxy,
+            database_host=database_host,
+            database_port=database_port,
+            database_name=database_name,
             statement_timeout_ms=statement_timeout_ms,
             connect_timeout_seconds=connect_timeout_seconds,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=security_groups,
             vpc_endpoints=vpc_endpoints,
+            endpoint_peers=endpoint_peers,
             architecture=architecture,
             memory_size_mb=memory_size_mb,
             function_timeout_seconds=function_timeout_seconds,
             log_retention_days=log_retention_days,
             log_level=log_level,
+            snap_start=snap_start,
             unmatched_retry_base_seconds=unmatched_retry_base_seconds,
             unmatched_retry_max_seconds=unmatched_retry_max_seconds,
             function_props=function_props,
@@ -579,7 +724,7 @@ class SizeRecorder(Construct):
             errors_alarm_threshold=errors_alarm_threshold,
             throttles_alarm_threshold=throttles_alarm_threshold,
         )
-        validate(props)
+        validate(props, region=Stack.of(self).region)
         self.props = props
         self.event_source = props.effective_event_source
 
@@ -605,6 +750,7 @@ class SizeRecorder(Construct):
         self.function = recorder.function
         self.role = recorder.role
         self.log_group = recorder.log_group
+        self.alias = recorder.alias
         self.endpoints = recorder.endpoints
         self.alarm_topic = alarms.alarm_topic
         self.alarms = alarms.alarms
@@ -616,7 +762,7 @@ class SizeRecorder(Construct):
         self._wire(self.bucket, filter_prefixes(props, self.bucket))
         if props.bucket is None and self.event_source is EventSource.EVENTBRIDGE:
             # event_bridge_enabled goes through CDK's notifications resource too.
-            self._acknowledge_notifications_handler()
+            self._configure_notifications_handler()
         self.event_rule: events.Rule | None = self.event_rules[0] if self.event_rules else None
 
     def add_bucket(self, bucket: s3.IBucket, *, prefix: str | None = None) -> None:
@@ -668,7 +814,7 @@ class SizeRecorder(Construct):
                 s3.EventType.OBJECT_REMOVED_DELETE,
                 s3.EventType.OBJECT_REMOVED_DELETE_MARKER_CREATED,
             ]
-        destination = s3n.SqsDestination(self.queue)
+        destination = _QueueDestination(self.queue, bucket)
         for event_type in types:
             for prefix in prefixes:
                 filters = (
@@ -677,7 +823,7 @@ class SizeRecorder(Construct):
                     else []
                 )
                 bucket.add_event_notification(event_type, destination, *filters)
-        self._acknowledge_notifications_handler()
+        self._configure_notifications_handler()
 
     def _route(self, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:
         """An EventBridge rule for this bucket's events, to the queue. CDK scopes the queue
@@ -710,9 +856,17 @@ class SizeRecorder(Construct):
                 " defined."
             )
 
-    def _acknowledge_notifications_handler(self) -> None:
-        """CDK's own bucket-notifications custom resource, shared by the stack."""
-        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+    def _configure_notifications_handler(self) -> None:
+        """CDK's own bucket-notifications custom resource, shared by the stack: accept its
+        managed policy, and give it a log group with the recorder's retention.
+
+        CDK makes the handler as a raw `AWS::Lambda::Function` and exposes no logging setting,
+        so its log group is Lambda's implicit one, kept forever. Its `LoggingConfig` (an L1
+        property, set by override) points it at a log group of its own instead, made once per
+        stack, beside the handler.
+        """
+        stack = Stack.of(self)
+        handler = stack.node.try_find_child(NOTIFICATIONS_HANDLER_ID)
         if handler is None:
             return
         acknowledge(
@@ -720,4 +874,54 @@ class SizeRecorder(Construct):
             managed_policy_finding(BASIC_EXECUTION_POLICY),
             "CDK's built-in BucketNotificationsHandler (configures the bucket's notifications at"
             " deploy time) comes with this role; CDK exposes no way to replace its policy.",
+        )
+        if stack.node.try_find_child(HANDLER_LOG_GROUP_ID) is not None:
+            return
+        log_group = logs.LogGroup(stack, HANDLER_LOG_GROUP_ID)
+        cfn_log_group = typing.cast(logs.CfnLogGroup, log_group.node.default_child)
+        cfn_log_group.retention_in_days = self.props.log_retention_days
+        function = typing.cast(CfnResource, handler.node.find_child("Resource"))
+        function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+
+
+@jsii.implements(s3.IBucketNotificationDestination)
+class _QueueDestination:
+    """One bucket's S3 notifications to the queue, as CDK's `s3n.SqsDestination` sends them, with
+    `aws:SourceAccount` beside `aws:SourceArn` in the queue policy: a bucket ARN names no
+    account, so `aws:SourceArn` alone admits a bucket of that name in any account."""
+
+    def __init__(self, queue: sqs.IQueue, bucket: s3.IBucket) -> None:
+        self._queue = queue
+        self._bucket = bucket
+
+    def bind(self, scope: Construct, bucket: Any) -> s3.BucketNotificationDestinationConfig:
+        self._queue.grant_send_messages(
+            iam.ServicePrincipal(
+                "s3.amazonaws.com",
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self._bucket.bucket_arn},
+                    # The bucket owner's account: a bucket imported by name is taken to be in
+                    # the stack's (import it with from_bucket_attributes(account=...) if not).
+                    "StringEquals": {"aws:SourceAccount": self._bucket.env.account},
+                },
+            )
+        )
+        key = self._queue.encryption_master_key
+        if key is not None:
+            # As SqsDestination does: S3 encrypts the message with the queue's key.
+            statement = iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+            )
+            if not key.add_to_resource_policy(statement, True).statement_added:
+                Annotations.of(key).add_warning_v2(
+                    "size-recorder:sqsKmsPermissionsNotAdded",
+                    "Cannot change the policy of an imported KMS key: let s3.amazonaws.com use"
+                    f" it (kms:GenerateDataKey*, kms:Decrypt): {statement.to_json()}",
+                )
+        return s3.BucketNotificationDestinationConfig(
+            arn=self._queue.queue_arn,
+            type=s3.BucketNotificationDestinationType.QUEUE,
+            dependencies=[self._queue],
         )

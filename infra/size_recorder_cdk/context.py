@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Union, get_args, get_origin
 
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -62,9 +64,20 @@ class ContextSettings:
     key_prefix: str = ""
     targets: str | None = None  # JSON list of target objects, as SIZE_RECORDER_TARGETS
 
-    # Database.
+    # Database: a secret, or IAM auth (a user and one instance, cluster or proxy, by its pair
+    # of ids: the identifier to import it by, and what IAM names it by).
     db_secret_arn: str | None = None
     db_secret_kms_key_arn: str | None = None
+    db_iam_user: str | None = None
+    db_instance_identifier: str | None = None
+    db_instance_resource_id: str | None = None
+    db_cluster_identifier: str | None = None
+    db_cluster_resource_id: str | None = None
+    db_proxy_name: str | None = None
+    db_proxy_arn: str | None = None
+    db_host: str | None = None  # IAM auth: required; a secret: wins over its host
+    db_port: int | None = None  # default: 5432 (IAM auth), the secret's port
+    db_name: str | None = None  # default: postgres (IAM auth), the secret's dbname
     statement_timeout_ms: int = c.DEFAULT_STATEMENT_TIMEOUT_MS
     connect_timeout_seconds: int = c.DEFAULT_CONNECT_TIMEOUT_S
 
@@ -73,6 +86,8 @@ class ContextSettings:
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     vpc_endpoints: bool = True
+    vpc_cidr_block: str | None = None  # the endpoints admit it (their DNS serves the whole VPC)
+    endpoint_peers: tuple[str, ...] = ()  # instead of the CIDR: CIDRs and security group ids
 
     # Function.
     architecture: str = "arm64"
@@ -80,6 +95,7 @@ class ContextSettings:
     function_timeout_seconds: int = c.DEFAULT_FUNCTION_TIMEOUT_S
     log_retention_days: int = 30
     log_level: str = "INFO"
+    snap_start: bool = False
     unmatched_retry_base_seconds: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S
     unmatched_retry_max_seconds: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S
 
@@ -112,19 +128,38 @@ def setting_names() -> tuple[str, ...]:
 
 
 # The props a context key becomes under another name (the object instead of its name or id);
-# every other setting is the prop of the same name.
+# every other setting is the prop of the same name. A prop fed by several keys is named in
+# errors by the first of them.
 PROP_OF_SETTING: Final = {
     "existing_bucket_name": "bucket",
     "db_secret_arn": "database_secret",
     "db_secret_kms_key_arn": "database_secret",
+    "db_iam_user": "database_user",
+    "db_instance_identifier": "database_instance",
+    "db_instance_resource_id": "database_instance",
+    "db_cluster_identifier": "database_cluster",
+    "db_cluster_resource_id": "database_cluster",
+    "db_proxy_name": "database_proxy",
+    "db_proxy_arn": "database_proxy",
+    "db_host": "database_host",
+    "db_port": "database_port",
+    "db_name": "database_name",
     "vpc_id": "vpc",
+    "vpc_cidr_block": "vpc",
     "subnet_ids": "vpc_subnets",
     "security_group_ids": "security_groups",
     "alarm_topic_arn": "alarm_topic",
 }
 _SETTING_OF_PROP: Final = {
-    prop: setting for setting, prop in PROP_OF_SETTING.items() if setting != "db_secret_kms_key_arn"
+    prop: next(setting for setting, p in PROP_OF_SETTING.items() if p == prop)
+    for prop in PROP_OF_SETTING.values()
 }
+# Each way IAM auth can name its database: (prop, identifier setting, IAM id setting).
+_IAM_DATABASE_SETTINGS: Final = (
+    ("database_instance", "db_instance_identifier", "db_instance_resource_id"),
+    ("database_cluster", "db_cluster_identifier", "db_cluster_resource_id"),
+    ("database_proxy", "db_proxy_name", "db_proxy_arn"),
+)
 
 
 def name_setting(name: str) -> str:
@@ -193,6 +228,14 @@ _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
 _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
+_DB_INSTANCE_RESOURCE_ID = re.compile(r"db-[A-Z0-9]+")
+_DB_CLUSTER_RESOURCE_ID = re.compile(r"cluster-[A-Z0-9]+")
+_DB_PROXY_ARN = re.compile(r"arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:db-proxy:prx-[0-9a-f]+")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_CIDR = r"(\d{1,3}\.){3}\d{1,3}/\d{1,2}"
+_IPV4_CIDR = re.compile(_CIDR)
+_ENDPOINT_PEER = re.compile(rf"{_CIDR}|{_SECURITY_GROUP_ID.pattern}")
 
 # (setting, pattern, what it must be): checked wherever the setting is set.
 _FORMATS: Final = (
@@ -202,6 +245,15 @@ _FORMATS: Final = (
     ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
     ("subnet_ids", _SUBNET_ID, "subnet ids (subnet-0123456789abcdef0)"),
     ("security_group_ids", _SECURITY_GROUP_ID, "security group ids (sg-0123456789abcdef0)"),
+    ("vpc_cidr_block", _IPV4_CIDR, "an IPv4 CIDR block (10.0.0.0/16)"),
+    ("endpoint_peers", _ENDPOINT_PEER, "IPv4 CIDR blocks or security group ids"),
+    ("db_instance_identifier", _DB_IDENTIFIER, "a DB instance identifier"),
+    ("db_instance_resource_id", _DB_INSTANCE_RESOURCE_ID, "a DbiResourceId (db-...)"),
+    ("db_cluster_identifier", _DB_IDENTIFIER, "a DB cluster identifier"),
+    ("db_cluster_resource_id", _DB_CLUSTER_RESOURCE_ID, "a DbClusterResourceId (cluster-...)"),
+    ("db_proxy_name", _DB_IDENTIFIER, "an RDS Proxy name"),
+    ("db_proxy_arn", _DB_PROXY_ARN, "an RDS Proxy ARN (...:db-proxy:prx-...)"),
+    ("db_host", _HOST, "a host name (the endpoint's address)"),
     ("alarm_email", _EMAIL, "an email address"),
     ("alarm_topic_arn", _TOPIC_ARN, "an SNS topic ARN"),
 )
@@ -220,22 +272,8 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
         wrong = [v for v in values if not pattern.fullmatch(v)]
         checks.need(not wrong, name, why=f"not {what}: {', '.join(map(repr, wrong))}")
     s = settings
-    if s.vpc_id is not None:
-        checks.need(bool(s.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets")
-        checks.need(
-            bool(s.security_group_ids),
-            "security_group_ids",
-            "vpc_id",
-            why="a VPC needs the security group(s) that may reach the database",
-        )
-    else:
-        checks.need(
-            not s.subnet_ids and not s.security_group_ids,
-            "vpc_id",
-            "subnet_ids",
-            "security_group_ids",
-            why="subnets and security groups need a VPC id",
-        )
+    _check_network(checks, s)
+    _check_iam_database(checks, s)
     checks.need(
         s.architecture in ARCHITECTURES,
         "architecture",
@@ -261,10 +299,11 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
             checks.need(False, "targets", why=str(exc))
             flagged.add("targets")
 
+    converted = {"targets", "architecture", "event_source", "endpoint_peers"}
     plain = {
         name: getattr(s, name)
         for name in setting_names()
-        if name not in PROP_OF_SETTING and name not in {"targets", "architecture", "event_source"}
+        if name not in PROP_OF_SETTING and name not in converted
     }
     kwargs: dict[str, Any] = {
         **plain,
@@ -273,6 +312,11 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
         "database_secret": None
         if {"db_secret_arn", "db_secret_kms_key_arn"} & flagged
         else _secret(imported, s),
+        "database_user": s.db_iam_user,
+        "database_host": None if "db_host" in flagged else s.db_host,
+        "database_port": s.db_port,
+        "database_name": s.db_name,
+        **_iam_database(imported, s, flagged),
         "alarm_topic": None
         if s.alarm_topic_arn is None or "alarm_topic_arn" in flagged
         else sns.Topic.from_topic_arn(imported, "AlarmTopic", s.alarm_topic_arn),
@@ -280,19 +324,111 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
     }
     if "architecture" not in flagged:
         kwargs["architecture"] = ARCHITECTURES[s.architecture]
-    if s.vpc_id is not None and not {"vpc_id", "subnet_ids", "security_group_ids"} & flagged:
+    if s.vpc_id is not None and not set(_NETWORK_SETTINGS) & flagged:
         kwargs.update(_network(imported, s))
 
     # The construct's own checks, less those about a setting already reported as malformed.
     flagged_props = flagged | {PROP_OF_SETTING.get(name, name) for name in flagged}
     found = checks.found + [
         problem
-        for problem in problems(SizeRecorderProps(**kwargs))
+        for problem in problems(SizeRecorderProps(**kwargs), region=Stack.of(scope).region)
         if not flagged_props & set(problem.props)
     ]
     if found:
         raise SizeRecorderConfigError(found, name=name_setting)
     return kwargs
+
+
+_NETWORK_SETTINGS: Final = (
+    "vpc_id",
+    "subnet_ids",
+    "security_group_ids",
+    "vpc_cidr_block",
+    "endpoint_peers",
+)
+
+
+def _check_network(checks: Checks, s: ContextSettings) -> None:
+    if s.vpc_id is None:
+        given = [name for name in _NETWORK_SETTINGS[1:] if getattr(s, name)]
+        checks.need(not given, "vpc_id", *given, why="these need a VPC id")
+        return
+    checks.need(bool(s.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets")
+    checks.need(
+        bool(s.security_group_ids),
+        "security_group_ids",
+        "vpc_id",
+        why="a VPC needs the security group(s) that may reach the database",
+    )
+    checks.need(
+        not s.vpc_endpoints or s.vpc_cidr_block is not None or bool(s.endpoint_peers),
+        "vpc_cidr_block",
+        "endpoint_peers",
+        "vpc_endpoints",
+        why="the endpoints' private DNS answers for the whole VPC, so every workload in it must"
+        " be able to reach them: give the VPC's CIDR (or the peers to admit instead), or set"
+        " vpcEndpoints=false if the VPC has its own endpoints",
+    )
+
+
+def _check_iam_database(checks: Checks, s: ContextSettings) -> None:
+    """Each database is named by a pair of ids, and its endpoint cannot be looked up."""
+    given = False
+    for _, identifier, iam_id in _IAM_DATABASE_SETTINGS:
+        pair = (getattr(s, identifier), getattr(s, iam_id))
+        given = given or any(pair)
+        checks.need(
+            all(pair) or not any(pair),
+            identifier,
+            iam_id,
+            why="give both: the identifier imports the database, and IAM policies name it by the"
+            " other",
+        )
+    checks.need(
+        not given or s.db_host is not None,
+        "db_host",
+        why="IAM auth needs the database's endpoint address, which synth does not look up",
+    )
+
+
+def _iam_database(scope: Construct, s: ContextSettings, flagged: set[str]) -> dict[str, Any]:
+    """The instance, cluster or proxy named for IAM auth, imported (each one named)."""
+    found: dict[str, Any] = {}
+    for prop, identifier, iam_id in _IAM_DATABASE_SETTINGS:
+        name, iam_name = getattr(s, identifier), getattr(s, iam_id)
+        if name is None or iam_name is None or {identifier, iam_id, "db_host"} & flagged:
+            continue
+        assert s.db_host is not None  # _check_iam_database flags it otherwise
+        port = s.db_port or c.DEFAULT_DB_PORT
+        if prop == "database_instance":
+            found[prop] = rds.DatabaseInstance.from_database_instance_attributes(
+                scope,
+                "DatabaseInstance",
+                instance_identifier=name,
+                instance_resource_id=iam_name,
+                instance_endpoint_address=s.db_host,
+                port=port,
+                security_groups=[],
+            )
+        elif prop == "database_cluster":
+            found[prop] = rds.DatabaseCluster.from_database_cluster_attributes(
+                scope,
+                "DatabaseCluster",
+                cluster_identifier=name,
+                cluster_resource_identifier=iam_name,
+                cluster_endpoint_address=s.db_host,
+                port=port,
+            )
+        else:
+            found[prop] = rds.DatabaseProxy.from_database_proxy_attributes(
+                scope,
+                "DatabaseProxy",
+                db_proxy_name=name,
+                db_proxy_arn=iam_name,
+                endpoint=s.db_host,
+                security_groups=[],
+            )
+    return found
 
 
 def _secret(scope: Construct, s: ContextSettings) -> secretsmanager.ISecret | None:
@@ -312,7 +448,13 @@ def _network(scope: Construct, s: ContextSettings) -> dict[str, Any]:
     """The VPC, subnets and groups from their ids, so synth needs no lookup (the AZ list is
     unused once the subnets are explicit)."""
     assert s.vpc_id is not None
-    vpc = ec2.Vpc.from_vpc_attributes(scope, "Vpc", vpc_id=s.vpc_id, availability_zones=["unused"])
+    vpc = ec2.Vpc.from_vpc_attributes(
+        scope,
+        "Vpc",
+        vpc_id=s.vpc_id,
+        availability_zones=["unused"],
+        vpc_cidr_block=s.vpc_cidr_block,
+    )
     subnets = [
         ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet_id)
         for i, subnet_id in enumerate(s.subnet_ids)
@@ -327,11 +469,29 @@ def _network(scope: Construct, s: ContextSettings) -> dict[str, Any]:
         "vpc": vpc,
         "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
         # Imported immutable: the team owns these groups (and their rule to the database).
-        "security_groups": [
-            ec2.SecurityGroup.from_security_group_id(scope, f"SecurityGroup{i}", sg, mutable=False)
-            for i, sg in enumerate(s.security_group_ids)
-        ],
+        "security_groups": _security_groups(scope, "SecurityGroup", s.security_group_ids),
+        "endpoint_peers": _endpoint_peers(scope, s.endpoint_peers),
     }
+
+
+def _endpoint_peers(scope: Construct, peers: tuple[str, ...]) -> list[ec2.IPeer] | None:
+    """The CIDRs and security groups (imported immutable) the endpoints admit; None leaves the
+    construct's default, the VPC's CIDR."""
+    if not peers:
+        return None
+    return [
+        ec2.SecurityGroup.from_security_group_id(scope, f"EndpointPeer{i}", peer, mutable=False)
+        if _SECURITY_GROUP_ID.fullmatch(peer)
+        else ec2.Peer.ipv4(peer)
+        for i, peer in enumerate(peers)
+    ]
+
+
+def _security_groups(scope: Construct, id: str, ids: tuple[str, ...]) -> list[ec2.ISecurityGroup]:
+    return [
+        ec2.SecurityGroup.from_security_group_id(scope, f"{id}{i}", sg, mutable=False)
+        for i, sg in enumerate(ids)
+    ]
 
 
 def _targets(scope: Construct, text: str, bucket: s3.IBucket | None) -> list[RecorderTarget]:

@@ -155,12 +155,16 @@ FUNCTION: Final = OverrideRules(
         "vpc_subnets": "vpc_subnets",
         "security_groups": "security_groups",
         "events": "the construct's SQS event source",
+        "snap_start": "snap_start",
+        "current_version_options": "snap_start (each replaced version is deleted, so only the"
+        " live one keeps a cached snapshot)",
     },
     refused={
         "environment": Refusal(
             lambda env: any(name.startswith(_RESERVED_VARIABLE_PREFIXES) for name in (env or {})),
             "SIZE_RECORDER_* and POWERTOOLS_* variables come from the props, and DATABASE_URL"
-            " would put a password in the function's configuration (use database_secret)",
+            " would put a password in the function's configuration (use database_secret or IAM"
+            " auth: database_user)",
         ),
     },
 )

@@ -20,6 +20,7 @@ from typing import Any, Final
 from aws_cdk import Token, Tokenization
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -50,6 +51,10 @@ LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # key as S3 notifications and EventBridge both carry it. Other characters (a space is `+` in an
 # event) need the prefix in its encoded form, which only the team can vouch for.
 _PLAIN_PREFIX = re.compile(r"[A-Za-z0-9/._-]*")
+# The props naming what IAM database authentication logs in to: exactly one with database_user.
+IAM_DATABASES: Final = ("database_instance", "database_cluster", "database_proxy")
+# RDS-managed secrets (`rds!db-...`, `rds!cluster-...`) hold only a username and a password.
+_RDS_MANAGED_ARN_MARK = ":secret:rds!"
 
 
 class EventSource(StrEnum):
@@ -93,8 +98,9 @@ def _doc(text: str, *, default: str | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SizeRecorderProps:
-    """Every keyword of `SizeRecorder`, in the order of the props table. Only the database secret
-    and the target table have no working default: nobody but the platform team knows them."""
+    """Every keyword of `SizeRecorder`, in the order of the props table. Only the database
+    credentials and the target table have no working default: nobody but the platform team
+    knows them."""
 
     # Bucket.
     bucket: s3.IBucket | None = field(
@@ -170,13 +176,63 @@ class SizeRecorderProps:
             " props above"
         ),
     )
-    # Database.
+    # Database: a secret, or IAM database authentication (a user and the database it logs in to).
     database_secret: secretsmanager.ISecret | None = field(
         default=None,
         metadata=_doc(
-            "the credentials secret (RDS JSON shape); the function may read it (and decrypt it"
-            " through Secrets Manager)",
-            default="**required**",
+            "the credentials secret (RDS JSON shape; an RDS-managed `rds!...` secret needs"
+            " `database_host`); the function may read it (and decrypt it through Secrets"
+            " Manager). Not with `database_user`",
+            default="none: this or `database_user` is **required**",
+        ),
+    )
+    database_user: str | None = field(
+        default=None,
+        metadata=_doc(
+            "IAM database authentication as this database user (`SIZE_RECORDER_DB_IAM_USER`)"
+            " against exactly one of the next three props, whose `grant_connect` gives the"
+            " function `rds-db:connect` for this user. Not with `database_secret`"
+        ),
+    )
+    database_instance: rds.IDatabaseInstance | None = field(
+        default=None,
+        metadata=_doc(
+            "IAM auth: the RDS instance (an imported one needs `instance_resource_id`, which"
+            " IAM names it by)"
+        ),
+    )
+    database_cluster: rds.IDatabaseCluster | None = field(
+        default=None,
+        metadata=_doc(
+            "IAM auth: the Aurora cluster, through its writer endpoint (an imported one needs"
+            " `cluster_resource_identifier` and `cluster_endpoint_address`)"
+        ),
+    )
+    database_proxy: rds.IDatabaseProxy | None = field(
+        default=None, metadata=_doc("IAM auth: the RDS Proxy, through its endpoint")
+    )
+    database_host: str | None = field(
+        default=None,
+        metadata=_doc(
+            "`SIZE_RECORDER_DB_HOST`: the endpoint to connect to (with a secret, it wins over"
+            " the secret's `host`)",
+            default="IAM auth: the instance's, cluster's or proxy's endpoint; a secret: its `host`",
+        ),
+    )
+    database_port: int | None = field(
+        default=None,
+        metadata=_doc(
+            "`SIZE_RECORDER_DB_PORT`",
+            default="IAM auth: the instance's or cluster's port (a proxy's: `5432`); a secret:"
+            " its `port`, else `5432`",
+        ),
+    )
+    database_name: str | None = field(
+        default=None,
+        metadata=_doc(
+            "`SIZE_RECORDER_DB_NAME`: the database to record sizes in",
+            default=f"IAM auth: `{c.DEFAULT_DB_NAME}`; a secret: its `dbname`, else"
+            f" `{c.DEFAULT_DB_NAME}`",
         ),
     )
     statement_timeout_ms: int = field(
@@ -205,8 +261,17 @@ class SizeRecorderProps:
     vpc_endpoints: bool = field(
         default=True,
         metadata=_doc(
-            "with a VPC: Secrets Manager and SQS interface endpoints that only the function may"
-            " reach"
+            "with a VPC: SQS and (with a secret) Secrets Manager interface endpoints with"
+            " private DNS, which then answers for the whole VPC; `False` when the VPC already"
+            " has them"
+        ),
+    )
+    endpoint_peers: Sequence[ec2.IPeer] | None = field(
+        default=None,
+        metadata=_doc(
+            "who may reach the endpoints on 443 besides the function: every workload in the VPC"
+            " resolves the services' names to them",
+            default="the VPC's CIDR (`vpc.vpc_cidr_block`)",
         ),
     )
     # Function.
@@ -222,6 +287,13 @@ class SizeRecorderProps:
         default=30, metadata=_doc("one of CloudWatch Logs' retention periods")
     )
     log_level: str = field(default="INFO", metadata=_doc("`POWERTOOLS_LOG_LEVEL`"))
+    snap_start: bool = field(
+        default=False,
+        metadata=_doc(
+            "SnapStart: a published version and a `live` alias behind the event source;"
+            " restores instead of cold starts, for a caching and a restore charge"
+        ),
+    )
     unmatched_retry_base_seconds: int = field(
         default=c.DEFAULT_UNMATCHED_RETRY_BASE_S,
         metadata=_doc("`SIZE_RECORDER_UNMATCHED_RETRY_BASE_S`"),
@@ -339,6 +411,15 @@ class SizeRecorderProps:
         )
 
     @property
+    def iam_database(
+        self,
+    ) -> rds.IDatabaseInstance | rds.IDatabaseCluster | rds.IDatabaseProxy | None:
+        """The instance, cluster or proxy IAM database authentication logs in to (the first
+        given: `validate` refuses more than one)."""
+        given = [getattr(self, name) for name in IAM_DATABASES if getattr(self, name) is not None]
+        return given[0] if given else None
+
+    @property
     def follows_deletes(self) -> bool:
         """Whether the recorder is told of deletions: only a target with a sequencer column can
         order a delete against the creates of the same key, so only then are they sent."""
@@ -348,20 +429,21 @@ class SizeRecorderProps:
 # --- Problems -------------------------------------------------------------------------------
 
 
-def validate(props: SizeRecorderProps) -> None:
-    """Raise `SizeRecorderConfigError` listing every problem."""
-    found = problems(props)
+def validate(props: SizeRecorderProps, *, region: str | None = None) -> None:
+    """Raise `SizeRecorderConfigError` listing every problem. `region` is the stack's (a token
+    when the stack is environment-agnostic)."""
+    found = problems(props, region=region)
     if found:
         raise SizeRecorderConfigError(found)
 
 
-def problems(props: SizeRecorderProps) -> list[Problem]:
+def problems(props: SizeRecorderProps, *, region: str | None = None) -> list[Problem]:
     return [
         *_target_problems(props),
         *_bucket_problems(props),
         *_event_problems(props),
         *_database_problems(props),
-        *_network_problems(props),
+        *_network_problems(props, region),
         *_function_problems(props),
         *_queue_problems(props),
         *_alarm_problems(props),
@@ -553,13 +635,62 @@ def covering_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
 
 
 def _database_problems(p: SizeRecorderProps) -> list[Problem]:
-    # IAM database authentication will be the other choice; until then the secret is required.
     checks = Checks()
+    given = [name for name in IAM_DATABASES if getattr(p, name) is not None]
+    iam = p.database_user is not None or bool(given)
+    secret = p.database_secret is not None
     checks.need(
-        p.database_secret is not None,
+        secret or iam,
         "database_secret",
-        why="required: the Secrets Manager secret (RDS JSON shape) the function reads its"
-        " database credentials from",
+        "database_user",
+        why="one is required: the Secrets Manager secret (RDS JSON shape) the function reads its"
+        " database credentials from, or the database user it logs in as with IAM database"
+        " authentication (with the instance, cluster or proxy it logs in to)",
+    )
+    checks.need(
+        not (secret and iam),
+        "database_secret",
+        "database_user",
+        *given,
+        why="choose one way to log in: the secret, or IAM database authentication",
+    )
+    if iam:
+        checks.need(
+            p.database_user is not None,
+            "database_user",
+            *given,
+            why="IAM database authentication needs the database user to log in as",
+        )
+        checks.need(
+            len(given) == 1,
+            "database_user",
+            *(given if len(given) > 1 else IAM_DATABASES),
+            why="give exactly one: the instance, cluster or proxy IAM database authentication"
+            " logs in to, which the grant names",
+        )
+    user = p.database_user
+    checks.need(
+        user is None or not resolved(user) or bool(user.strip()),
+        "database_user",
+        why="must name a database user",
+    )
+    checks.found.extend(_imported_database_problems(p))
+    arn = None if p.database_secret is None else p.database_secret.secret_arn
+    checks.need(
+        arn is None
+        or not resolved(arn)
+        or _RDS_MANAGED_ARN_MARK not in arn
+        or p.database_host is not None,
+        "database_host",
+        "database_secret",
+        why="an RDS-managed secret holds only the username and password: give the endpoint of"
+        " the instance, cluster or proxy to connect to",
+    )
+    port = p.database_port
+    checks.need(
+        port is None or not resolved(port) or 0 < port < 65_536,
+        "database_port",
+        why="must be a TCP port, 1..65535",
     )
     statement, connect, timeout = (
         p.statement_timeout_ms,
@@ -583,14 +714,75 @@ def _database_problems(p: SizeRecorderProps) -> list[Problem]:
     return checks.found
 
 
-def _network_problems(p: SizeRecorderProps) -> list[Problem]:
+def _imported_database_problems(p: SizeRecorderProps) -> list[Problem]:
+    """What an imported instance or cluster must have been given for IAM auth: IAM names the
+    database by its resource id (not its identifier), and the function needs the endpoint."""
     checks = Checks()
-    for name in ("vpc_subnets", "security_groups"):
+    instance, cluster = p.database_instance, p.database_cluster
+    checks.need(
+        instance is None or instance.instance_resource_id is not None,
+        "database_instance",
+        why="imported without instance_resource_id (db-...): IAM names an instance by it; pass"
+        " it to DatabaseInstance.from_database_instance_attributes",
+    )
+    for attribute, given_as in (
+        ("cluster_resource_identifier", "cluster_resource_identifier"),
+        ("cluster_endpoint", "cluster_endpoint_address"),
+    ):
+        checks.need(
+            cluster is None or _readable(cluster, attribute),
+            "database_cluster",
+            why=f"imported without {given_as}: pass it to"
+            " DatabaseCluster.from_database_cluster_attributes",
+        )
+    return checks.found
+
+
+def _readable(construct: Any, attribute: str) -> bool:
+    """Whether an imported construct was given `attribute`: CDK raises on reading a missing one."""
+    try:
+        getattr(construct, attribute)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _network_problems(p: SizeRecorderProps, region: str | None) -> list[Problem]:
+    checks = Checks()
+    for name in ("vpc_subnets", "security_groups", "endpoint_peers"):
         checks.need(
             p.vpc is not None or getattr(p, name) is None,
             name,
             "vpc",
-            why="subnets and security groups need a VPC",
+            why="subnets, security groups and endpoint peers need a VPC",
+        )
+    endpoints = p.vpc is not None and p.vpc_endpoints
+    checks.need(
+        endpoints or p.endpoint_peers is None,
+        "endpoint_peers",
+        "vpc_endpoints",
+        why="endpoint peers are admitted to the endpoints the construct makes, and it makes none",
+    )
+    if endpoints and p.endpoint_peers is None:
+        checks.need(
+            _readable(p.vpc, "vpc_cidr_block"),
+            "vpc",
+            "endpoint_peers",
+            "vpc_endpoints",
+            why="the endpoints' private DNS answers for the whole VPC, so every workload in it"
+            " must be able to reach them: import the VPC with its CIDR (vpc_cidr_block), or"
+            " give endpoint_peers, or pass vpc_endpoints=False if the VPC has its own endpoints",
+        )
+    arn = None if p.database_secret is None else p.database_secret.secret_arn
+    if endpoints and arn is not None and region is not None and resolved(arn, region):
+        secret_region = arn.split(":")[3]
+        checks.need(
+            secret_region == region,
+            "database_secret",
+            "vpc_endpoints",
+            why=f"the secret is in {secret_region}, but the function reaches Secrets Manager"
+            f" through this stack's endpoint, which serves {region} only: use the secret's"
+            f" replica in {region}, or vpc_endpoints=False with another route to {secret_region}",
         )
     return checks.found
 

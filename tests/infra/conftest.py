@@ -1,9 +1,11 @@
 """Synthesize each configuration once per session: a cold synth costs seconds.
 
-Two come from CDK context, as `cdk deploy -c ...` builds them (SizeRecorderStack); two drop the
-construct into a team's own stack and pass it CDK objects, as a platform team would. Together
-they cover both sides of every switch: bucket new/existing/added, notification/EventBridge, VPC
-by ids/as objects, topic new/imported/made in the app, single table/targets, tokens.
+Three come from CDK context, as `cdk deploy -c ...` builds them (SizeRecorderStack); three drop
+the construct into a team's own stack and pass it CDK objects, as a platform team would.
+Together they cover both sides of every switch: bucket new/existing/added,
+notification/EventBridge, VPC by ids/as objects, endpoints admitting the VPC's CIDR/chosen peers,
+topic new/imported/made in the app, single table/targets, a secret/IAM auth (cluster from
+context, instance made in the app), SnapStart off/on, tokens.
 
 Template tests skip bundling (`aws:cdk:bundling-stacks` = []): they assert the template, not the
 asset. The bundling and CLI tests in test_cli_synth.py run the real thing.
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Acknowledgment, App, CfnParameter, Stack, Validations
+from aws_cdk import Acknowledgment, App, CfnParameter, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -40,6 +43,11 @@ TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:ops-alarms"
 VPC_ID = "vpc-0123456789abcdef0"
 SUBNET_IDS = ("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2")
 SECURITY_GROUP_ID = "sg-0ccccccccccccccc3"
+VPC_CIDR = "10.20.0.0/16"
+APP_SECURITY_GROUP_ID = "sg-0ddddddddddddddd4"  # the Django app's, admitted to the endpoints
+CLUSTER_RESOURCE_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY1"
+CLUSTER_HOST = "documents.cluster-c0ffee123456.eu-west-1.rds.amazonaws.com"
+IAM_USER = "size_recorder"
 EXISTING_BUCKET = "acme-django-media"
 ADDED_BUCKET = "acme-legacy-uploads"
 AVATARS_BUCKET = "acme-avatars"
@@ -126,12 +134,28 @@ EXISTING_BUCKET_IN_VPC = {
     "vpc_id": VPC_ID,
     "subnet_ids": ",".join(SUBNET_IDS),
     "security_group_ids": SECURITY_GROUP_ID,
+    "vpc_cidr_block": VPC_CIDR,
     "alarm_topic_arn": TOPIC_ARN,
     "architecture": "x86_64",
     "batch_size": "100",
     "max_batching_window_seconds": "10",
     "function_timeout_seconds": "60",
     "max_concurrency": "3",
+}
+# IAM auth against an Aurora cluster named by its ids, in a VPC whose endpoints admit a CIDR and
+# the app's security group; SnapStart on.
+IAM_CLUSTER_IN_VPC = {
+    "db_secret_arn": "",
+    "db_iam_user": IAM_USER,
+    "db_cluster_identifier": "documents",
+    "db_cluster_resource_id": CLUSTER_RESOURCE_ID,
+    "db_host": CLUSTER_HOST,
+    "db_name": "documents",
+    "vpc_id": VPC_ID,
+    "subnet_ids": list(SUBNET_IDS),
+    "security_group_ids": [SECURITY_GROUP_ID],
+    "endpoint_peers": f"{VPC_CIDR},{APP_SECURITY_GROUP_ID}",
+    "snap_start": "true",
 }
 
 # Findings on the test app's own scaffolding (its VPC, secret, bucket), not on the recorder.
@@ -144,12 +168,8 @@ SCAFFOLDING_ACKNOWLEDGED = {
 }
 
 
-def objects_app() -> Synthesized:
-    """A team's stack that makes its own bucket, secret (with a KMS key), VPC, security group
-    and topic, passes them as objects, takes some settings from CloudFormation parameters
-    (tokens), and adds an imported bucket. EventBridge is the default for a given bucket."""
-    app = new_app(feature_flags())
-    stack = Stack(app, "MediaPlatform")
+def private_vpc(stack: Stack) -> ec2.Vpc:
+    """A team's VPC with isolated subnets only (no NAT), and flow logs."""
     vpc = ec2.Vpc(
         stack,
         "Vpc",
@@ -160,6 +180,21 @@ def objects_app() -> Synthesized:
         ],
     )
     vpc.add_flow_log("FlowLog")
+    return vpc
+
+
+def acknowledge_scaffolding(stack: Stack) -> None:
+    for rule, reason in SCAFFOLDING_ACKNOWLEDGED.items():
+        Validations.of(stack).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def objects_app() -> Synthesized:
+    """A team's stack that makes its own bucket, secret (with a KMS key), VPC, security group
+    and topic, passes them as objects, takes some settings from CloudFormation parameters
+    (tokens), and adds an imported bucket. EventBridge is the default for a given bucket."""
+    app = new_app(feature_flags())
+    stack = Stack(app, "MediaPlatform")
+    vpc = private_vpc(stack)
     group = ec2.SecurityGroup(stack, "RecorderGroup", vpc=vpc, allow_all_outbound=False)
     group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432), "Postgres")
     key = kms.Key(stack, "DatabaseKey", enable_key_rotation=True)
@@ -205,8 +240,41 @@ def objects_app() -> Synthesized:
     recorder.add_bucket(
         s3.Bucket.from_bucket_name(stack, "Avatars", AVATARS_BUCKET), prefix="avatars/"
     )
-    for rule, reason in SCAFFOLDING_ACKNOWLEDGED.items():
-        Validations.of(stack).acknowledge(Acknowledgment(id=rule, reason=reason))
+    acknowledge_scaffolding(stack)
+    return synthesize_app(app, stack, recorder)
+
+
+def iam_instance_app() -> Synthesized:
+    """A team's stack that makes its VPC and its Postgres instance (on a port of its own) and
+    passes both as objects, with IAM database authentication as one user; the function gets a
+    new security group, and the endpoints admit the VPC's CIDR, a token."""
+    app = new_app(feature_flags())
+    stack = Stack(app, "Documents")
+    vpc = private_vpc(stack)
+    instance = rds.DatabaseInstance(
+        stack,
+        "Database",
+        engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9),
+        vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        port=5433,
+        storage_encrypted=True,
+        multi_az=True,
+        deletion_protection=True,
+        backup_retention=Duration.days(7),
+        cloudwatch_logs_exports=["postgresql"],
+    )
+    recorder = SizeRecorder(
+        stack,
+        "SizeRecorder",
+        table="documents_document",
+        database_user=IAM_USER,
+        database_instance=instance,
+        vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+    )
+    instance.connections.allow_default_port_from(recorder.function)
+    acknowledge_scaffolding(stack)
     return synthesize_app(app, stack, recorder)
 
 
@@ -244,8 +312,18 @@ def existing_bucket_in_vpc() -> Synthesized:
 
 
 @pytest.fixture(scope="session")
+def iam_cluster_in_vpc() -> Synthesized:
+    return synthesize(app_context(**IAM_CLUSTER_IN_VPC))
+
+
+@pytest.fixture(scope="session")
 def objects() -> Synthesized:
     return objects_app()
+
+
+@pytest.fixture(scope="session")
+def iam_instance() -> Synthesized:
+    return iam_instance_app()
 
 
 @pytest.fixture(scope="session")
@@ -253,7 +331,14 @@ def notifications() -> Synthesized:
     return notification_app()
 
 
-CONFIGS = ["new_bucket", "existing_bucket_in_vpc", "objects", "notifications"]
+CONFIGS = [
+    "new_bucket",
+    "existing_bucket_in_vpc",
+    "iam_cluster_in_vpc",
+    "objects",
+    "notifications",
+    "iam_instance",
+]
 
 
 @pytest.fixture(scope="session", params=CONFIGS)
@@ -262,7 +347,9 @@ def any_config(request: pytest.FixtureRequest) -> Synthesized:
     return synthesized
 
 
-@pytest.fixture(scope="session", params=["new_bucket", "existing_bucket_in_vpc"])
+@pytest.fixture(
+    scope="session", params=["new_bucket", "existing_bucket_in_vpc", "iam_cluster_in_vpc"]
+)
 def context_config(request: pytest.FixtureRequest) -> Synthesized:
     """The stack behind cdk.json: literal ARNs, outputs."""
     synthesized: Synthesized = request.getfixturevalue(request.param)

@@ -24,12 +24,18 @@ from size_recorder_cdk.context import (
 )
 from size_recorder_cdk.stack import SizeRecorderStack
 from tests.infra.conftest import (
+    APP_SECURITY_GROUP_ID,
+    CLUSTER_HOST,
+    CLUSTER_RESOURCE_ID,
+    IAM_CLUSTER_IN_VPC,
+    IAM_USER,
     REQUIRED,
     ROOT,
     SECRET_ARN,
     SECURITY_GROUP_ID,
     SUBNET_IDS,
     TOPIC_ARN,
+    VPC_CIDR,
     VPC_ID,
     app_context,
     feature_flags,
@@ -79,7 +85,7 @@ def test_context_every_key_is_documented_in_the_deploy_guide() -> None:
 
 def test_context_required_settings_are_missing_from_cdk_json(app: App) -> None:
     message = rejected(app, table="", db_secret_arn="")
-    assert "'size-recorder:dbSecretArn'" in message
+    assert "'size-recorder:dbSecretArn' and 'size-recorder:dbIamUser'" in message
     assert "'size-recorder:table'" in message
     assert "'size-recorder:targets'" in message
 
@@ -111,11 +117,13 @@ def test_context_names_and_ids_become_imported_objects(app: App) -> None:
         vpc_id=VPC_ID,
         subnet_ids=list(SUBNET_IDS),
         security_group_ids=[SECURITY_GROUP_ID],
+        vpc_cidr_block=VPC_CIDR,
     )
     assert found["bucket"].bucket_name == "acme-django-media"
     assert found["database_secret"].secret_arn == SECRET_ARN
     assert found["alarm_topic"].topic_arn == TOPIC_ARN
     assert found["vpc"].vpc_id == VPC_ID
+    assert found["vpc"].vpc_cidr_block == VPC_CIDR
     assert found["architecture"].name == lambda_.Architecture.ARM_64.name
     assert found["event_source"] is None  # the construct picks: EventBridge for this bucket
 
@@ -143,9 +151,62 @@ def test_context_target_naming_the_existing_bucket_shares_its_import(app: App) -
     assert avatars.bucket_name == "acme-avatars"
 
 
-def test_context_rds_managed_secret_arn_is_accepted(app: App) -> None:
-    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
-    assert props(app, db_secret_arn=arn)["database_secret"].secret_arn == arn
+RDS_MANAGED_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
+PROXY_ARN = "arn:aws:rds:eu-west-1:123456789012:db-proxy:prx-0123456789abcdef0"
+
+
+def test_context_rds_managed_secret_arn_is_accepted_with_the_databases_address(
+    app: App,
+) -> None:
+    found = props(app, db_secret_arn=RDS_MANAGED_ARN, db_host=CLUSTER_HOST, db_name="documents")
+    assert found["database_secret"].secret_arn == RDS_MANAGED_ARN
+    assert (found["database_host"], found["database_name"]) == (CLUSTER_HOST, "documents")
+
+
+def test_context_iam_auth_imports_the_cluster_by_its_pair_of_ids(app: App) -> None:
+    found = props(app, **IAM_CLUSTER_IN_VPC)
+    cluster = found["database_cluster"]
+    assert (cluster.cluster_identifier, cluster.cluster_resource_identifier) == (
+        "documents",
+        CLUSTER_RESOURCE_ID,
+    )
+    assert cluster.cluster_endpoint.hostname == CLUSTER_HOST
+    assert found["database_user"] == IAM_USER
+    assert found["database_secret"] is None
+    assert found["snap_start"] is True
+
+
+@pytest.mark.parametrize(
+    ("values", "prop", "attribute", "expected"),
+    [
+        pytest.param(
+            {"db_instance_identifier": "documents", "db_instance_resource_id": "db-ABCDEFGH"},
+            "database_instance",
+            "instance_resource_id",
+            "db-ABCDEFGH",
+            id="instance",
+        ),
+        pytest.param(
+            {"db_proxy_name": "documents", "db_proxy_arn": PROXY_ARN},
+            "database_proxy",
+            "db_proxy_arn",
+            PROXY_ARN,
+            id="proxy",
+        ),
+    ],
+)
+def test_context_iam_auth_imports_an_instance_or_a_proxy(
+    app: App, values: dict[str, str], prop: str, attribute: str, expected: str
+) -> None:
+    found = props(app, db_secret_arn="", db_iam_user=IAM_USER, db_host=CLUSTER_HOST, **values)
+    assert getattr(found[prop], attribute) == expected
+
+
+def test_context_endpoint_peers_mix_cidrs_and_security_groups(app: App) -> None:
+    found = props(app, **IAM_CLUSTER_IN_VPC)
+    cidr, group = found["endpoint_peers"]
+    assert cidr.unique_id == VPC_CIDR
+    assert group.security_group_id == APP_SECURITY_GROUP_ID
 
 
 @pytest.mark.parametrize(
@@ -167,8 +228,48 @@ def test_context_rds_managed_secret_arn_is_accepted(app: App) -> None:
         pytest.param({"table": "docs; drop table x"}, ["table"], id="table-not-identifier"),
         pytest.param({"size_column": "size bytes"}, ["sizeColumn"], id="column-not-identifier"),
         pytest.param({"db_secret_arn": "prod/db"}, ["dbSecretArn"], id="secret-not-arn"),
+        pytest.param(
+            {"db_secret_arn": RDS_MANAGED_ARN}, ["dbHost", "dbSecretArn"], id="rds-managed-no-host"
+        ),
+        pytest.param(
+            {"db_iam_user": IAM_USER, "db_proxy_name": "p", "db_proxy_arn": PROXY_ARN},
+            ["dbSecretArn", "dbIamUser", "dbProxyName"],
+            id="secret+iam",
+        ),
+        pytest.param(
+            {"db_secret_arn": "", "db_iam_user": IAM_USER, "db_host": CLUSTER_HOST},
+            ["dbIamUser", "dbInstanceIdentifier", "dbClusterIdentifier", "dbProxyName"],
+            id="iam-no-database",
+        ),
+        pytest.param(
+            {"db_secret_arn": "", "db_iam_user": IAM_USER, "db_proxy_arn": PROXY_ARN},
+            ["dbProxyName", "dbProxyArn", "dbHost"],
+            id="iam-half-a-pair-no-host",
+        ),
+        pytest.param(
+            {"db_secret_arn": "", "db_proxy_name": "p", "db_proxy_arn": PROXY_ARN, "db_host": "h"},
+            ["dbIamUser", "dbProxyName"],
+            id="database-no-user",
+        ),
+        pytest.param(
+            {"db_cluster_resource_id": "cluster-abc"}, ["dbClusterResourceId"], id="cluster-id"
+        ),
+        pytest.param({"db_port": 70_000}, ["dbPort"], id="port"),
         pytest.param({"vpc_id": VPC_ID}, ["subnetIds", "securityGroupIds"], id="vpc-no-subnets"),
         pytest.param({"subnet_ids": SUBNET_IDS[0]}, ["vpcId"], id="subnets-no-vpc"),
+        pytest.param({"vpc_cidr_block": VPC_CIDR}, ["vpcId", "vpcCidrBlock"], id="cidr-no-vpc"),
+        pytest.param(
+            {
+                "vpc_id": VPC_ID,
+                "subnet_ids": list(SUBNET_IDS),
+                "security_group_ids": [SECURITY_GROUP_ID],
+            },
+            ["vpcCidrBlock", "endpointPeers", "vpcEndpoints"],
+            id="endpoints-no-cidr",
+        ),
+        pytest.param(
+            {"endpoint_peers": "10.0.0.0/8,app-servers"}, ["endpointPeers"], id="peer-malformed"
+        ),
         pytest.param({"vpc_id": "vpc-1"}, ["vpcId"], id="vpc-id-malformed"),
         pytest.param(
             {"alarm_email": "ops@example.com", "alarm_topic_arn": TOPIC_ARN},

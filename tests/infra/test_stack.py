@@ -10,13 +10,18 @@ from aws_cdk.assertions import Match
 
 from size_recorder import constants as c
 from size_recorder.core.config import Settings
+from size_recorder_cdk.construct import NOTIFICATIONS_HANDLER_ID
 from tests.infra.conftest import (
+    APP_SECURITY_GROUP_ID,
+    CLUSTER_HOST,
     EXISTING_BUCKET,
+    IAM_USER,
     KMS_KEY_ARN,
     SECRET_ARN,
     SECURITY_GROUP_ID,
     SUBNET_IDS,
     TOPIC_ARN,
+    VPC_CIDR,
     Synthesized,
 )
 
@@ -154,14 +159,26 @@ def test_existing_bucket_output_names_it(existing_bucket_in_vpc: Synthesized) ->
 
 
 def test_queue_admits_only_its_event_sources(any_config: Synthesized) -> None:
-    """One Allow per wired bucket: S3 from that bucket, or that bucket's EventBridge rule."""
+    """One Allow per wired bucket: S3 from that bucket in its owner's account, or that bucket's
+    EventBridge rule (whose ARN names the account; CDK's SqsQueue target sets no more)."""
     allows = queue_allows(any_config)
     assert len(allows) == len(any_config.recorder.buckets)
     principal = {"notification": "s3.amazonaws.com", "eventbridge": "events.amazonaws.com"}
+    keys = {
+        "notification": {"ArnLike": ["aws:SourceArn"], "StringEquals": ["aws:SourceAccount"]},
+        "eventbridge": {"ArnEquals": ["aws:SourceArn"]},
+    }
     for allow in allows:
         assert allow["Principal"] == {"Service": principal[any_config.recorder.event_source]}
-        (condition,) = allow["Condition"].values()
-        assert list(condition) == ["aws:SourceArn"]
+        found = {operator: list(values) for operator, values in allow["Condition"].items()}
+        assert found == keys[any_config.recorder.event_source]
+
+
+def test_s3_may_send_only_from_the_buckets_own_account(new_bucket: Synthesized) -> None:
+    """A bucket ARN names no account: without aws:SourceAccount, a bucket of the same name in
+    another account would be admitted."""
+    (allow,) = queue_allows(new_bucket)
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_queues_encrypted_so_s3_can_deliver_and_ssl_enforced(any_config: Synthesized) -> None:
@@ -248,8 +265,34 @@ def test_function_environment_is_accepted_by_the_recorder(context_config: Synthe
     """The recorder's own start-up validation, run on what the stack sets."""
     env = recorder_function(context_config)["Environment"]["Variables"]
     settings = Settings.from_env(env)
-    assert settings.db_secret_arn == SECRET_ARN
     assert settings.database_url is None
+    assert (settings.db_secret_arn, settings.db_iam_user) in {(SECRET_ARN, None), (None, IAM_USER)}
+
+
+def test_function_environment_iam_auth_from_context(iam_cluster_in_vpc: Synthesized) -> None:
+    env = recorder_function(iam_cluster_in_vpc)["Environment"]["Variables"]
+    assert {name: env.get(name) for name in _DATABASE_VARIABLES} == {
+        c.ENV_DB_SECRET_ARN: None,
+        c.ENV_DB_IAM_USER: IAM_USER,
+        c.ENV_DB_HOST: CLUSTER_HOST,
+        c.ENV_DB_PORT: "5432",
+        c.ENV_DB_NAME: "documents",
+    }
+
+
+_DATABASE_VARIABLES = (
+    c.ENV_DB_SECRET_ARN,
+    c.ENV_DB_IAM_USER,
+    c.ENV_DB_HOST,
+    c.ENV_DB_PORT,
+    c.ENV_DB_NAME,
+)
+
+
+def test_function_environment_with_a_secret_sets_no_address(new_bucket: Synthesized) -> None:
+    """The secret's own host, port and dbname apply: nothing overrides them unless asked."""
+    env = recorder_function(new_bucket)["Environment"]["Variables"]
+    assert {name for name in _DATABASE_VARIABLES if name in env} == {c.ENV_DB_SECRET_ARN}
 
 
 def test_function_environment_targets(existing_bucket_in_vpc: Synthesized) -> None:
@@ -277,16 +320,60 @@ def test_vpc_function_placed_in_given_subnets(existing_bucket_in_vpc: Synthesize
     assert function["Architectures"] == ["x86_64"]
 
 
-def test_vpc_endpoints_reachable_from_function_only(existing_bucket_in_vpc: Synthesized) -> None:
-    endpoints = existing_bucket_in_vpc.of_type("AWS::EC2::VPCEndpoint").values()
-    services = sorted(json.dumps(e["Properties"]["ServiceName"]) for e in endpoints)
-    assert len(services) == 2
-    assert "secretsmanager" in services[0]
-    assert "sqs" in services[1]
-    assert all(e["Properties"]["PrivateDnsEnabled"] is True for e in endpoints)
-    ingress = existing_bucket_in_vpc.one("AWS::EC2::SecurityGroupIngress")
-    assert ingress["SourceSecurityGroupId"] == SECURITY_GROUP_ID
-    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+def endpoint_services(s: Synthesized) -> list[str]:
+    """The services the stack's interface endpoints serve, each with private DNS on."""
+    endpoints = [e["Properties"] for e in s.of_type("AWS::EC2::VPCEndpoint").values()]
+    assert all(e["PrivateDnsEnabled"] is True for e in endpoints)
+    return sorted(
+        service
+        for e in endpoints
+        for service in ("secretsmanager", "sqs")
+        if f'.{service}"' in json.dumps(e["ServiceName"])
+    )
+
+
+def endpoint_ingress(s: Synthesized) -> list[dict[str, Any]]:
+    """Every way into the endpoints' security group: its own rules, and the separate ones."""
+    (group,) = [
+        v["Properties"]
+        for k, v in s.of_type("AWS::EC2::SecurityGroup").items()
+        if "EndpointSecurityGroup" in k
+    ]
+    separate = [r["Properties"] for r in s.of_type("AWS::EC2::SecurityGroupIngress").values()]
+    return [*group.get("SecurityGroupIngress", []), *separate]
+
+
+def test_vpc_endpoints_with_a_secret_serve_secrets_manager_and_sqs(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    assert endpoint_services(existing_bucket_in_vpc) == ["secretsmanager", "sqs"]
+
+
+def test_vpc_endpoints_admit_the_whole_vpc_whose_dns_they_answer(
+    existing_bucket_in_vpc: Synthesized,
+) -> None:
+    """Private DNS sends every workload in the VPC (the Django app's secret reads too) to the
+    endpoints: the VPC's CIDR is admitted, besides the function's group."""
+    sources = {
+        rule.get("CidrIp") or rule.get("SourceSecurityGroupId"): (rule["FromPort"], rule["ToPort"])
+        for rule in endpoint_ingress(existing_bucket_in_vpc)
+    }
+    assert sources == {VPC_CIDR: (443, 443), SECURITY_GROUP_ID: (443, 443)}
+
+
+def test_vpc_endpoints_with_iam_auth_serve_sqs_only(iam_cluster_in_vpc: Synthesized) -> None:
+    """IAM auth signs its token locally: no Secrets Manager endpoint to clash with the VPC's."""
+    assert endpoint_services(iam_cluster_in_vpc) == ["sqs"]
+
+
+def test_vpc_endpoints_admit_the_chosen_peers_instead_of_the_cidr(
+    iam_cluster_in_vpc: Synthesized,
+) -> None:
+    sources = sorted(
+        rule.get("CidrIp") or rule.get("SourceSecurityGroupId")
+        for rule in endpoint_ingress(iam_cluster_in_vpc)
+    )
+    assert sources == sorted([VPC_CIDR, APP_SECURITY_GROUP_ID, SECURITY_GROUP_ID])
 
 
 def test_iam_recorder_statements_are_exactly_these(new_bucket: Synthesized) -> None:
@@ -400,3 +487,35 @@ def test_outputs_named_by_shared_constants(new_bucket: Synthesized) -> None:
 
 def test_log_group_has_retention(new_bucket: Synthesized) -> None:
     new_bucket.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_notifications_handler_logs_to_a_group_with_retention(new_bucket: Synthesized) -> None:
+    """CDK's handler would log to Lambda's implicit group, kept forever."""
+    (handler,) = [
+        v["Properties"]
+        for k, v in new_bucket.of_type("AWS::Lambda::Function").items()
+        if k.startswith(NOTIFICATIONS_HANDLER_ID)
+    ]
+    log_group = handler["LoggingConfig"]["LogGroup"]["Ref"]
+    assert new_bucket.resources[log_group]["Properties"] == {"RetentionInDays": 30}
+
+
+def test_snap_start_invokes_a_published_version_through_the_live_alias(
+    iam_cluster_in_vpc: Synthesized,
+) -> None:
+    assert recorder_function(iam_cluster_in_vpc)["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    ((version_id, version),) = iam_cluster_in_vpc.of_type("AWS::Lambda::Version").items()
+    alias = iam_cluster_in_vpc.one("AWS::Lambda::Alias")
+    assert alias["Name"] == "live"
+    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    # Each replaced version goes: every version keeps a snapshot cached, and charged for.
+    assert version["DeletionPolicy"] == "Delete"
+    alias_id = next(iter(iam_cluster_in_vpc.of_type("AWS::Lambda::Alias")))
+    mapping = iam_cluster_in_vpc.one("AWS::Lambda::EventSourceMapping")
+    assert json.dumps({"Ref": alias_id}) in json.dumps(mapping["FunctionName"])
+
+
+def test_without_snap_start_the_queue_invokes_the_function(new_bucket: Synthesized) -> None:
+    new_bucket.template.resource_count_is("AWS::Lambda::Alias", 0)
+    new_bucket.template.resource_count_is("AWS::Lambda::Version", 0)
+    assert "SnapStart" not in recorder_function(new_bucket)
