@@ -77,7 +77,11 @@ BATCH_LIMIT = 10  # SQS → Lambda batch size in the drain
 
 SIZES = st.sampled_from(["fresh", "zero", "huge"])
 PICK = st.integers(0, 255)  # an index into whatever list the rule picks from, modulo its length
-FAULTS = st.sampled_from([None, None, "before", "after"])
+# How a batch's write fails: not at all, lost before or after Postgres commits it (FlakyStore),
+# or not started because the function has too little time left.
+FAULTS = st.sampled_from([None, None, "before", "after", "no time"])
+# What `remaining_ms` says for "no time": below the recorder's floor for starting a write.
+TOO_LITTLE_TIME_MS = 1_500
 # What lands while an operator's tool reads: an upload, a delete (a marker, when versioned), or
 # the deletion of the current version (versioned: the one below comes back, silently).
 CHANGES = st.sampled_from(["upload", "delete", "delete current version"])
@@ -318,6 +322,15 @@ class LifecycleModel(RuleBasedStateMachine):
         self._sql(f"DELETE FROM {self.env.qualified} WHERE id = %s", row_id)
         del self.rows[row_id]
 
+    @precondition(lambda self: self._named_rows())
+    @rule(pick=PICK)
+    def replace_row(self, pick: int) -> None:
+        """The app deletes a row and creates another for the same file (a re-import)."""
+        row_id, row = self._pick(self._named_rows(), pick)
+        self._sql(f"DELETE FROM {self.env.qualified} WHERE id = %s", row_id)
+        del self.rows[row_id]
+        self._insert(row.name, None)
+
     # ---- the operator -----------------------------------------------------------------------
 
     @rule(
@@ -422,10 +435,12 @@ class LifecycleModel(RuleBasedStateMachine):
         self.env.stats["moved to the DLQ"] += sum(m is not None for m in messages) - len(received)
         if not received:
             return
-        self.store.fail = fault
+        self.store.fail = fault if fault in ("before", "after") else None
         batch = self.recorder.record(
-            [Message(m.message_id, m.body, m.receive_count) for m in received]
+            [Message(m.message_id, m.body, m.receive_count) for m in received],
+            remaining_ms=(lambda: TOO_LITTLE_TIME_MS) if fault == "no time" else None,
         )
+        self.store.fail = None  # a batch with nothing to write never reached the store
         self.env.stats["batches"] += 1
         self.env.stats["messages delivered"] += len(received)
         results = {result.message_id: result for result in batch.messages}
@@ -441,7 +456,7 @@ class LifecycleModel(RuleBasedStateMachine):
                 written.append(event)
             if result.acknowledged:
                 self.queues.source.remove(message)
-        if fault != "before":
+        if fault in (None, "after"):
             self._apply(written)
 
     def _expected(self, body: str, fault: str | None) -> tuple[set[bool], S3Event | None]:
