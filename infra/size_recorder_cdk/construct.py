@@ -330,8 +330,9 @@ class RecorderFunction(Construct):
         endpoint_group.connections.allow_from(
             self.function, https, "HTTPS from the size-recorder function"
         )
-        peers = list(props.endpoint_peers or ())
-        if props.endpoint_peers is None:
+        if props.endpoint_peers is not None:
+            peers = list(props.endpoint_peers)
+        else:
             peers = [ec2.Peer.ipv4(vpc.vpc_cidr_block)]
             if not resolved(vpc.vpc_cidr_block):
                 acknowledge(
