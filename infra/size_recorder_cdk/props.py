@@ -24,17 +24,18 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_lambda_powertools.shared.constants import (
-    METRICS_NAMESPACE_ENV,
-    POWERTOOLS_LOG_LEVEL_ENV,
-    SERVICE_NAME_ENV,
-)
 
 from size_recorder import constants as c
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder_cdk import overrides
 from size_recorder_cdk.bundling import PLATFORMS
 from size_recorder_cdk.errors import Checks, Problem, SizeRecorderConfigError
+
+# Powertools' own variables, set on the function. Spelled here rather than imported from
+# Powertools, so the `cdk` extra synthesizes without the function's runtime dependencies.
+SERVICE_NAME_ENV: Final = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_LOG_LEVEL_ENV: Final = "POWERTOOLS_LOG_LEVEL"
 
 # SQS and Lambda limits the template would otherwise only hit at deploy time.
 MAX_VISIBILITY_TIMEOUT_S: Final = 43_200
