@@ -21,6 +21,10 @@ version, or the current version arrived with no create event). Whenever a replay
 message from the DLQ: its size is in Postgres (recorded, or a newer event is), it needed none,
 or (redrive) it is back on the source queue.
 
+The same machine runs without a sequencer column (`UnorderedLifecycleModel`, the default
+configuration): the last write wins and removals are skipped, so after a drain a row may hold
+any size its key held; invariants 1 and 2 and the NULL rule stay.
+
 `known_defects.PENDING` lists the intended behaviour the code lacks today; see there.
 """
 
