@@ -59,6 +59,9 @@ from size_recorder_cdk.props import (
     validate,
 )
 
+if typing.TYPE_CHECKING:
+    from size_recorder_cdk.reconcile import Reconciliation
+
 BASIC_EXECUTION_POLICY: Final = "service-role/AWSLambdaBasicExecutionRole"
 VPC_ACCESS_POLICY: Final = "service-role/AWSLambdaVPCAccessExecutionRole"
 NOTIFICATIONS_HANDLER_ID: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
@@ -236,7 +239,7 @@ class RecorderFunction(Construct):
             " are fetched for exactly this Python version, so the runtime and the bundling must"
             " move together, deliberately, in one change (see bundling.py).",
         )
-        self._grant_database(props)
+        _grant_database(props, self.function)
         # What the queue invokes: the function itself, or with SnapStart the alias of its
         # published version (SnapStart never applies to $LATEST).
         self.alias: lambda_.Alias | None = None
@@ -267,33 +270,6 @@ class RecorderFunction(Construct):
         self.endpoints: list[ec2.InterfaceVpcEndpoint] = []
         if props.vpc is not None and props.vpc_endpoints:
             self._endpoints(props)
-
-    def _grant_database(self, props: SizeRecorderProps) -> None:
-        database = props.iam_database
-        if database is not None:
-            assert props.database_user is not None  # validate() guarantees it
-            # rds-db:connect on this user of this database (its resource id in the ARN).
-            database.grant_connect(self.function, props.database_user)
-            return
-        secret = props.database_secret
-        assert secret is not None  # validate() guarantees one of the two
-        secret.grant_read(self.function)
-        key = secret.encryption_key
-        if key is not None and not Resource.is_owned_resource(key):
-            # CDK's grant_read drops the decrypt grant for a key it does not own (measured with
-            # aws-cdk-lib 2.275: no kms statement at all), so state it: decrypt only on behalf
-            # of Secrets Manager, never directly.
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"secretsmanager.{Aws.REGION}.{Aws.URL_SUFFIX}"
-                        }
-                    },
-                )
-            )
 
     def _allow_vpc_networking(self) -> None:
         # Creating and deleting ENIs needs EC2 actions that cannot be scoped to a resource.
@@ -380,6 +356,36 @@ def _database_environment(props: SizeRecorderProps) -> dict[str, str]:
         port = Tokenization.stringify_number(props.database_port)
     address = {c.ENV_DB_HOST: host, c.ENV_DB_PORT: port, c.ENV_DB_NAME: name}
     return {**credentials, **{k: v for k, v in address.items() if v is not None}}
+
+
+def _grant_database(props: SizeRecorderProps, function: lambda_.Function) -> None:
+    """Let `function` log in as `_database_environment` tells it to (the recorder's, and the
+    reconciliation's batches)."""
+    database = props.iam_database
+    if database is not None:
+        assert props.database_user is not None  # validate() guarantees it
+        # rds-db:connect on this user of this database (its resource id in the ARN).
+        database.grant_connect(function, props.database_user)
+        return
+    secret = props.database_secret
+    assert secret is not None  # validate() guarantees one of the two
+    secret.grant_read(function)
+    key = secret.encryption_key
+    if key is not None and not Resource.is_owned_resource(key):
+        # CDK's grant_read drops the decrypt grant for a key it does not own (measured with
+        # aws-cdk-lib 2.275: no kms statement at all), so state it: decrypt only on behalf
+        # of Secrets Manager, never directly.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{Aws.REGION}.{Aws.URL_SUFFIX}"
+                    }
+                },
+            )
+        )
 
 
 def _iam_endpoint(props: SizeRecorderProps) -> tuple[str, str | None]:
@@ -667,6 +673,8 @@ class SizeRecorder(Construct):
         invalid_alarm_threshold: int = 1,
         errors_alarm_threshold: int = 1,
         throttles_alarm_threshold: int = 1,
+        reconcile: bool = False,
+        inventory_destination: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, id)
         # Spelled out, as jsii spells out every construct's props, so that type checkers and
@@ -724,6 +732,8 @@ class SizeRecorder(Construct):
             invalid_alarm_threshold=invalid_alarm_threshold,
             errors_alarm_threshold=errors_alarm_threshold,
             throttles_alarm_threshold=throttles_alarm_threshold,
+            reconcile=reconcile,
+            inventory_destination=inventory_destination,
         )
         validate(props, region=Stack.of(self).region)
         self.props = props
@@ -765,6 +775,14 @@ class SizeRecorder(Construct):
             # event_bridge_enabled goes through CDK's notifications resource too.
             self._configure_notifications_handler()
         self.event_rule: events.Rule | None = self.event_rules[0] if self.event_rules else None
+        self.reconciliation: Reconciliation | None = None
+        if props.reconcile:
+            # Imported here: reconcile.py builds on this module.
+            from size_recorder_cdk.reconcile import add_reconciliation
+
+            self.reconciliation = add_reconciliation(
+                self, inventory_destination=props.inventory_destination
+            )
 
     def add_bucket(self, bucket: s3.IBucket, *, prefix: str | None = None) -> None:
         """Send `bucket`'s events under `prefix` (default: the prefixes of the targets that

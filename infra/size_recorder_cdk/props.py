@@ -374,6 +374,23 @@ class SizeRecorderProps:
     throttles_alarm_threshold: int = field(
         default=1, metadata=_doc("`FunctionThrottles` threshold (per 5 minutes)")
     )
+    # Reconciliation.
+    reconcile: bool = field(
+        default=False,
+        metadata=_doc(
+            "check every row against S3 Inventory's daily report with a Step Functions"
+            " Distributed Map, and repair drift (`recorder.reconciliation`; tuning through"
+            " `add_reconciliation` instead)"
+        ),
+    )
+    inventory_destination: s3.IBucket | None = field(
+        default=None,
+        metadata=_doc(
+            "with `reconcile`: the bucket your inventory of an existing bucket writes to (its"
+            " prefix `inventory`, its ID any)",
+            default="none: a new one, for a bucket the construct makes",
+        ),
+    )
 
     @property
     def effective_event_source(self) -> EventSource:
@@ -448,6 +465,7 @@ def problems(props: SizeRecorderProps, *, region: str | None = None) -> list[Pro
         *_function_problems(props),
         *_queue_problems(props),
         *_alarm_problems(props),
+        *_reconcile_problems(props),
         *overrides.BUCKET.problems(props.bucket_props),
         *overrides.QUEUE.problems(props.queue_props),
         *overrides.DEAD_LETTER_QUEUE.problems(props.dead_letter_queue_props),
@@ -901,4 +919,16 @@ def _alarm_problems(p: SizeRecorderProps) -> list[Problem]:
     ):
         value = getattr(p, name)
         checks.need(not resolved(value) or value >= 1, name, why="must be at least 1")
+    return checks.found
+
+
+def _reconcile_problems(p: SizeRecorderProps) -> list[Problem]:
+    """The rest is the reconciliation's own check (size_recorder_cdk.reconcile)."""
+    checks = Checks()
+    checks.need(
+        p.reconcile or p.inventory_destination is None,
+        "inventory_destination",
+        "reconcile",
+        why="an inventory destination is only read by the reconciliation: set reconcile=True",
+    )
     return checks.found

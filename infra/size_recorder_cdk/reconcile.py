@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aws_cdk import Annotations, Aws, Duration, Resource, Stack
+from aws_cdk import Annotations, Duration, Resource, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -52,6 +52,8 @@ from size_recorder_cdk.construct import (
     OBJECT_CREATED,
     VPC_ACCESS_POLICY,
     SizeRecorder,
+    _database_environment,
+    _grant_database,
     _hardened_bucket,
     acknowledge,
     key_matchers,
@@ -181,7 +183,7 @@ class ReconciliationProps:
 def add_reconciliation(recorder: SizeRecorder, **keywords: Any) -> Reconciliation:
     """`recorder`'s nightly reconciliation, made inside it with the id `Reconciliation`; the
     keywords are `Reconciliation`'s (`inventory_destination` is required for an existing
-    bucket). What `SizeRecorder(reconcile=True)` is to do once the construct takes the prop."""
+    bucket). `SizeRecorder(reconcile=True)` calls it with the defaults."""
     return Reconciliation(recorder, "Reconciliation", recorder=recorder, **keywords)
 
 
@@ -735,36 +737,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-# --- the database, as the recorder's function reaches it ------------------------------------
-# The secret only, for now: the recorder's database access (a secret, or IAM authentication) is
-# to be shared with it from construct.py once that lands, instead of being spelled out twice.
-
-
-def _database_environment(props: SizeRecorderProps) -> dict[str, str]:
-    assert props.database_secret is not None
-    return {c.ENV_DB_SECRET_ARN: props.database_secret.secret_arn}
-
-
-def _grant_database(props: SizeRecorderProps, function: lambda_.Function) -> None:
-    secret = props.database_secret
-    assert secret is not None
-    secret.grant_read(function)
-    key = secret.encryption_key
-    if key is not None and not Resource.is_owned_resource(key):
-        assert function.role is not None
-        function.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{Aws.REGION}.{Aws.URL_SUFFIX}"
-                    }
-                },
-            )
-        )
-
-
 # --- checks ---------------------------------------------------------------------------------
 
 
@@ -777,12 +749,6 @@ def validate(props: ReconciliationProps, recorder: SizeRecorder) -> None:
 
 def problems(props: ReconciliationProps, recorder: SizeRecorder) -> list[Problem]:
     checks = Checks()
-    checks.need(
-        recorder.props.database_secret is not None,
-        "database_secret",
-        why="the reconciliation logs in with the recorder's database secret; IAM database"
-        " authentication is not wired into it yet",
-    )
     checks.need(
         recorder.props.bucket is None or props.inventory_destination is not None,
         "inventory_destination",

@@ -14,15 +14,15 @@ import inspect
 import json
 import subprocess
 import tempfile
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
@@ -56,6 +56,7 @@ from tests.infra.conftest import (
 )
 
 DESTINATION = "acme-inventory"
+IAM_USER, INSTANCE_RESOURCE_ID = "size_recorder", "db-ABCDEFGHIJKLMNOP"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 # cfn-lint warnings from CDK's own template shape (explicit DependsOn beside a GetAtt).
 CDK_LINT_NOISE = {"W3005"}
@@ -147,6 +148,8 @@ def synthesize(build: Any, *, nag: bool = True) -> Reconciled:
 
 
 def new_bucket_app(app: App) -> tuple[Stack, SizeRecorder, Reconciliation]:
+    """`reconcile=True` on a recorder with a new bucket, logging in with IAM database
+    authentication."""
     stack = Stack(app, "Media")
     recorder = SizeRecorder(
         stack,
@@ -154,9 +157,20 @@ def new_bucket_app(app: App) -> tuple[Stack, SizeRecorder, Reconciliation]:
         table="documents_document",
         key_prefix="media/",
         sequencer_column="size_sequencer",
-        database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
+        database_user=IAM_USER,
+        database_instance=rds.DatabaseInstance.from_database_instance_attributes(
+            stack,
+            "Instance",
+            instance_identifier="documents",
+            instance_endpoint_address="documents.abc123.eu-west-1.rds.amazonaws.com",
+            port=5432,
+            security_groups=[],
+            instance_resource_id=INSTANCE_RESOURCE_ID,
+        ),
+        reconcile=True,
     )
-    return stack, recorder, Reconciliation(stack, "Reconciliation", recorder=recorder)
+    assert recorder.reconciliation is not None
+    return stack, recorder, recorder.reconciliation
 
 
 def existing_bucket_app(app: App) -> tuple[Stack, SizeRecorder, Reconciliation]:
@@ -544,6 +558,14 @@ def test_batch_function_reads_the_secret_and_decrypts_only_through_secrets_manag
     assert reads["secretsmanager:GetSecretValue"] == {SECRET_ARN}
 
 
+def test_batch_function_may_connect_as_the_recorders_iam_database_user(
+    new_bucket: Reconciled,
+) -> None:
+    connect = new_bucket.allowed(new_bucket.reconciliation.function.role)["rds-db:connect"]
+    assert connect == new_bucket.allowed(new_bucket.recorder.role)["rds-db:connect"]
+    assert any(f"dbuser:{INSTANCE_RESOURCE_ID}/{IAM_USER}" in arn for arn in connect)
+
+
 def test_summary_function_reads_reports_and_results_and_writes_only_results(
     new_bucket: Reconciled,
 ) -> None:
@@ -823,15 +845,34 @@ def test_prefixes_with_characters_s3_encodes_in_events_are_refused(
     assert f"{keyword}: 'my reports'" in refused(recorders.new, **{keyword: "my reports"})
 
 
-def test_a_recorder_without_a_database_secret_is_refused_for_now(recorders: Recorders) -> None:
-    """IAM database authentication is the recorder's other way in, not wired into this yet."""
-    recorder = SimpleNamespace(
-        props=replace(recorders.new.props, database_secret=None), bucket=recorders.new.bucket
-    )
-    found = problems(ReconciliationProps(), recorder)  # type: ignore[arg-type]
-    assert "the reconciliation logs in with the recorder's database secret" in str(
-        SizeRecorderConfigError(found)
-    )
+def test_reconcile_makes_the_reconciliation_inside_the_recorder(new_bucket: Reconciled) -> None:
+    assert new_bucket.reconciliation.node.path == "Media/SizeRecorder/Reconciliation"
+
+
+def test_inventory_destination_without_reconcile_is_refused() -> None:
+    stack = Stack(App(context=app_context()), "Refused")
+    with pytest.raises(SizeRecorderConfigError, match="inventory_destination and reconcile"):
+        SizeRecorder(
+            stack,
+            "SizeRecorder",
+            bucket=s3.Bucket.from_bucket_name(stack, "Media", EXISTING_BUCKET),
+            table="documents_document",
+            database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
+            inventory_destination=s3.Bucket.from_bucket_name(stack, "Inventory", DESTINATION),
+        )
+
+
+def test_reconcile_on_an_existing_bucket_needs_its_inventorys_destination() -> None:
+    stack = Stack(App(context=app_context()), "Refused")
+    with pytest.raises(SizeRecorderConfigError, match="inventory_destination: required"):
+        SizeRecorder(
+            stack,
+            "SizeRecorder",
+            bucket=s3.Bucket.from_bucket_name(stack, "Media", EXISTING_BUCKET),
+            table="documents_document",
+            database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
+            reconcile=True,
+        )
 
 
 def test_add_reconciliation_makes_it_inside_the_recorder(recorders: Recorders) -> None:
