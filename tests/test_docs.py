@@ -24,8 +24,9 @@ from size_recorder import constants as c
 from size_recorder.cli import main
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable, unique
-from tests.support import recorder_env, s3_body
+from tests.support.aws import unique
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from size_recorder.cli import main
-from tests.conftest import DocumentsTable, unique
-from tests.support import queue_with_dlq
+from tests.support.aws import queue_with_dlq, unique
+from tests.support.postgres import DocumentsTable
 
 # The prefix django-storages' AWS_LOCATION puts in front of every name the app stores.
 PREFIX = "media/"

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus
 
 import boto3
 
-from tests.conftest import unique
+from tests.support.aws import unique
 
 VERSIONED_FIELDS = (
     "Bucket",

@@ -16,10 +16,9 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli import main, tools
 from size_recorder.core.config import Settings
 from size_recorder.ops.backfill import BackfillProgress, backfill
-from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 from tests.integration.reports import run_json, run_text
-from tests.support import recorder_env
+from tests.support.postgres import DocumentsTable, recorder_env
 
 # Names as Django stores them (without AWS_LOCATION), awkward on purpose, with their sizes.
 EXISTING = {

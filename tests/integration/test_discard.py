@@ -14,9 +14,10 @@ import pytest
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops import discard
-from tests.conftest import DocumentsTable, load_event, unique
 from tests.integration.conftest import dlq_count
-from tests.support import QueueWithDlq, queue_with_dlq, s3_body
+from tests.support.aws import QueueWithDlq, queue_with_dlq, unique
+from tests.support.events import load_event, s3_body
+from tests.support.postgres import DocumentsTable
 
 # One dead letter per category, as the function would have left them.
 INVALID = ("not json at all", s3_body("media/uploads/negative.pdf", -1))

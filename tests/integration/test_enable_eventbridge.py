@@ -13,7 +13,7 @@ import pytest
 
 from size_recorder.cli import main
 from size_recorder.core.events import parse_body
-from tests.conftest import unique
+from tests.support.aws import unique
 
 # The pattern the construct's EventBridge rule holds for a bucket and the `media/` prefix
 # (tests/infra/test_stack.py asserts the template's pattern has this shape).

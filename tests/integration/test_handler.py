@@ -12,8 +12,9 @@ from moto import mock_aws
 
 from size_recorder.adapters.sqs import queue_arn
 from size_recorder.aws_lambda import handler
-from tests.conftest import DocumentsTable, load_event
-from tests.support import LambdaContext, sqs_event
+from tests.support.events import load_event, sqs_event
+from tests.support.lambda_context import LambdaContext
+from tests.support.postgres import DocumentsTable
 
 QUEUE = "uploads-events"
 

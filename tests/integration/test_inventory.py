@@ -19,7 +19,6 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.inventory import InventoryResult, read_manifest, run_inventory
-from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 from tests.integration.inventories import (
     Listed,
@@ -28,7 +27,8 @@ from tests.integration.inventories import (
     write_inventory,
 )
 from tests.integration.reports import run_json, run_text
-from tests.support import recorder_env, s3_body
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 SEQUENCED = {c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
 

@@ -17,11 +17,10 @@ from size_recorder.core.config import Settings
 from size_recorder.ops.check import Drift
 from size_recorder.ops.inventory import read_manifest
 from size_recorder.ops.reconcile import ReconcileResult, reconcile_batch
-from tests.conftest import DocumentsTable
 from tests.integration.conftest import PREFIX
 from tests.integration.inventories import Listed, items, write_inventory
 from tests.integration.reports import run_json
-from tests.support import recorder_env
+from tests.support.postgres import DocumentsTable, recorder_env
 
 SEQUENCED = {c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
 

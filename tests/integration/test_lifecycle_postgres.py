@@ -11,8 +11,8 @@ import pytest
 
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable, load_event
-from tests.support import recorder_env, s3_body, s3_record
+from tests.support.events import load_event, s3_body, s3_record
+from tests.support.postgres import DocumentsTable, recorder_env
 
 MakeRecorder = Callable[[dict[str, str]], Recorder]
 OLDER, NEWER = "0055AED6DCD90281E5", "0055AED6DCD90282"

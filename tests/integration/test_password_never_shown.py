@@ -28,8 +28,9 @@ from size_recorder.cli import main
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import StoreError
 from size_recorder.core.scope import scopes
-from tests.conftest import unique
-from tests.support import LambdaContext, s3_body, sqs_event
+from tests.support.aws import unique
+from tests.support.events import s3_body, sqs_event
+from tests.support.lambda_context import LambdaContext
 
 
 @dataclass(frozen=True, slots=True)

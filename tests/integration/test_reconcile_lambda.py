@@ -28,11 +28,12 @@ from size_recorder.ops.reconcile_lambda import (
     reconcile_handler,
     summary_handler,
 )
-from tests.conftest import DocumentsTable, unique
 from tests.integration.conftest import PREFIX
 from tests.integration.inventories import Listed, items, write_inventory
 from tests.integration.reports import run_json
-from tests.support import LambdaContext
+from tests.support.aws import unique
+from tests.support.lambda_context import LambdaContext
+from tests.support.postgres import DocumentsTable
 
 # The configuration the construct gives S3 Inventory: current versions, Size and LastModifiedDate.
 UPLOADED = {

@@ -11,8 +11,8 @@ from size_recorder.adapters.wiring import postgres_store
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable, load_event
-from tests.support import recorder_env, s3_body
+from tests.support.events import load_event, s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 MakeRecorder = Callable[[dict[str, str]], Recorder]
 

@@ -12,8 +12,8 @@ from botocore.stub import Stubber
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import ReplayProgress, replay_dlq
-from tests.conftest import DocumentsTable
 from tests.integration.conftest import Pipeline, dlq_count
+from tests.support.postgres import DocumentsTable
 
 NAMES = ("uploads/a.pdf", "uploads/b b+1.pdf", "uploads/c.pdf")
 

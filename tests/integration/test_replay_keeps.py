@@ -14,9 +14,10 @@ import pytest
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import replay_dlq
-from tests.conftest import DocumentsTable, load_event, unique
 from tests.integration.conftest import PREFIX, Pipeline, dlq_count
-from tests.support import queue_with_dlq, s3_body
+from tests.support.aws import queue_with_dlq, unique
+from tests.support.events import load_event, s3_body
+from tests.support.postgres import DocumentsTable
 
 NAMES = ("uploads/a.pdf", "uploads/b.pdf", "uploads/c.pdf")
 # s3_body's records come from tests/events/s3_put.json, whose bucket is this one.

@@ -18,7 +18,8 @@ from size_recorder.adapters.wiring import build_recorder, postgres_store
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message
-from tests.conftest import DocumentsTable, load_event
+from tests.support.events import load_event
+from tests.support.postgres import DocumentsTable
 
 
 @pytest.fixture

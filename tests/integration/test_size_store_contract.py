@@ -15,7 +15,7 @@ import pytest
 from size_recorder.adapters.postgres.store import PostgresStore
 from size_recorder.core.config import Target
 from size_recorder.core.recorder import SizeWrite
-from tests.conftest import DocumentsTable
+from tests.support.postgres import DocumentsTable
 from tests.unit.fake_store import InMemorySizeStore, Row
 
 SEQUENCER = "0055AED6DCD90281E5"

@@ -15,9 +15,10 @@ import pytest
 
 from size_recorder.adapters import sqs
 from size_recorder.cli import build_parser, main
-from tests.conftest import DocumentsTable, unique
 from tests.integration.conftest import dlq_count
-from tests.support import QueueWithDlq, queue_with_dlq, s3_body
+from tests.support.aws import QueueWithDlq, queue_with_dlq, unique
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable
 
 NOT_JSON = "this is not an S3 event"
 NEGATIVE = s3_body("media/uploads/negative.pdf", -1)

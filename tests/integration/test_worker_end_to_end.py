@@ -9,7 +9,8 @@ import pytest
 
 from size_recorder.adapters.sqs import queue_arn
 from size_recorder.cli import main
-from tests.conftest import DocumentsTable, unique
+from tests.support.aws import unique
+from tests.support.postgres import DocumentsTable
 
 KEY = "media/uploads/my file+v2 – Ünïcødé.pdf"
 BODY = b"%PDF-1.7 " + b"x" * 1234

@@ -29,7 +29,7 @@ from urllib.parse import quote_plus
 
 from botocore.exceptions import ClientError
 
-from tests.support import s3_record
+from tests.support.events import s3_record
 
 # Sequencers are formatted on this many hex digits, then trailing zeros are dropped or added:
 # the right-padded value (the order) never changes, only the string's length does.

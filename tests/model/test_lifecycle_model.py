@@ -55,7 +55,6 @@ from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.backfill import backfill
 from size_recorder.ops.check import check
 from size_recorder.ops.replay import replay_dlq
-from tests.conftest import load_event
 from tests.model.conftest import PREFIX, ModelEnv, model_settings, profile_name
 from tests.model.known_defects import PENDING
 from tests.model.simulated_s3 import S3Event, SimulatedBucket, SimulatedS3Client
@@ -66,7 +65,7 @@ from tests.model.simulated_sqs import (
     SimulatedQueues,
     SimulatedSqsClient,
 )
-from tests.support import s3_body
+from tests.support.events import load_event, s3_body
 
 BUCKET = "uploads"
 # Few names, so that keys, rows and events collide often. Encoded in events: `b+c.png`,

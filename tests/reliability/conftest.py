@@ -32,8 +32,8 @@ import psycopg
 import pytest
 
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable
-from tests.support import create_documents_table, s3_body, s3_record
+from tests.support.events import s3_body, s3_record
+from tests.support.postgres import DocumentsTable, create_documents_table
 
 PASSWORD_GROUP = "password_required"
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable
 from tests.reliability.conftest import Delivery
-from tests.support import recorder_env, s3_body
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 WORKERS = 4
 KEYS = 50

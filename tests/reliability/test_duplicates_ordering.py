@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable
-from tests.support import recorder_env, s3_body
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 COUNT = 10_000
 

@@ -18,8 +18,8 @@ from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.events import MAX_KEY_BYTES
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.conftest import DocumentsTable
-from tests.support import recorder_env, s3_body, s3_record
+from tests.support.events import s3_body, s3_record
+from tests.support.postgres import DocumentsTable, recorder_env
 
 # What the recorder may ever put into SQL as a table or column name.
 PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

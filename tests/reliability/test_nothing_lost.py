@@ -15,9 +15,10 @@ from size_recorder.adapters.sqs import send
 from size_recorder.core.recorder import Recorder
 from size_recorder.ops.replay import ReplayMode, replay_dlq
 from size_recorder.ops.worker import run_worker
-from tests.conftest import DocumentsTable, unique
 from tests.reliability.conftest import PrivatePostgres, bad_bodies
-from tests.support import queue_with_dlq, recorder_env, s3_body
+from tests.support.aws import queue_with_dlq, unique
+from tests.support.events import s3_body
+from tests.support.postgres import DocumentsTable, recorder_env
 
 
 @pytest.mark.slow

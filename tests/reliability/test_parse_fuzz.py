@@ -23,7 +23,7 @@ from size_recorder.core.events import (
     Skipped,
     parse_body,
 )
-from tests.conftest import load_event
+from tests.support.events import load_event
 
 # Postgres' bigint, the widest size column the store accepts.
 MAX_SIZE = 2**63 - 1

@@ -19,9 +19,11 @@ from size_recorder.adapters.sqs import send
 from size_recorder.aws_lambda import handler
 from size_recorder.core.recorder import Recorder
 from size_recorder.ops.worker import run_worker
-from tests.conftest import DocumentsTable, load_event, unique
 from tests.reliability.conftest import BAD_MAKERS, bad_bodies
-from tests.support import LambdaContext, queue_with_dlq, recorder_env, s3_body
+from tests.support.aws import queue_with_dlq, unique
+from tests.support.events import load_event, s3_body
+from tests.support.lambda_context import LambdaContext
+from tests.support.postgres import DocumentsTable, recorder_env
 
 BAD_COUNT = 1_000
 # Through moto's SQS fewer: its ReceiveMessage costs ~0.1-0.5 s here with a thousand messages

@@ -8,8 +8,7 @@ import pytest
 
 from size_recorder.core.config import Settings
 from size_recorder.ops.discard import Category, DiscardError, Selection, Verdict, classify
-from tests.conftest import load_event
-from tests.support import s3_body, s3_record
+from tests.support.events import load_event, s3_body, s3_record
 
 SETTINGS = Settings.from_env(
     {

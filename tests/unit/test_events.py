@@ -17,7 +17,7 @@ from size_recorder.core.events import (
     parse_body,
     parse_size,
 )
-from tests.conftest import load_event
+from tests.support.events import load_event
 
 
 def only(entries: list[object]) -> object:

@@ -10,8 +10,7 @@ import pytest
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder, StoreError
-from tests.conftest import load_event
-from tests.support import s3_body, s3_record
+from tests.support.events import load_event, s3_body, s3_record
 from tests.unit.fake_store import InMemorySizeStore
 
 DOCUMENTS = Target(

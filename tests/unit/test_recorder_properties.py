@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.recorder import Message, Recorder
-from tests.support import s3_record
+from tests.support.events import s3_record
 from tests.unit.fake_store import InMemorySizeStore
 
 TARGET = Target(table=("documents_document",), sequencer_column="size_sequencer", prefix="media/")

@@ -1,0 +1,70 @@
+"""The Django-shaped documents table the tests write to, and the recorder's environment for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsTable:
+    """A table shaped like a Django model's (`documents_document`) in a schema of its own."""
+
+    url: str
+    schema: str
+    name: str = "documents_document"
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def insert(self, *keys: str, size: int | None = None, sequencer: str | None = None) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for key in keys:
+                conn.execute(
+                    f'INSERT INTO "{self.schema}".{self.name} (file, size_bytes, size_sequencer)'
+                    " VALUES (%s, %s, %s)",
+                    (key, size, sequencer),
+                )
+
+    def sizes(self) -> dict[str, int | None]:
+        """file → size_bytes for every row (keys are unique in these tests)."""
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(f'SELECT file, size_bytes FROM "{self.schema}".{self.name}')
+            return dict(rows.fetchall())
+
+    def row(self, key: str) -> tuple[int | None, str | None]:
+        """(size_bytes, size_sequencer) of the row holding `key`."""
+        with psycopg.connect(self.url) as conn:
+            found = conn.execute(
+                f'SELECT size_bytes, size_sequencer FROM "{self.schema}".{self.name}'
+                " WHERE file = %s",
+                (key,),
+            ).fetchone()
+        assert found is not None, f"no row for {key!r}"
+        return found[0], found[1]
+
+
+def create_documents_table(table: DocumentsTable) -> None:
+    """The table as Django creates it for a `Document` model, in the table's own schema."""
+    with psycopg.connect(table.url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{table.schema}"')
+        conn.execute(
+            f'CREATE TABLE "{table.schema}".{table.name} ('
+            " id bigserial PRIMARY KEY,"
+            " file varchar(1024) NOT NULL,"
+            " size_bytes bigint,"
+            " size_sequencer text)"
+        )
+        conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
+
+
+def recorder_env(table: DocumentsTable, **extra: str) -> dict[str, str]:
+    """The recorder's environment for `table`, with django-storages' `media/` location."""
+    return {
+        "DATABASE_URL": table.url,
+        "SIZE_RECORDER_TABLE": table.qualified,
+        "SIZE_RECORDER_KEY_PREFIX": "media/",
+        **extra,
+    }
