@@ -141,7 +141,10 @@ def run(bench: Bench) -> list[Row]:
         raise RuntimeError(f"backfill filled {backfill.summary['filled']} of {nulled} rows")
     listed = _list_baseline(bench, sizes)
     list_rate = sizes.listed / listed.seconds
-    baseline = {"baseline": list_rate, "baseline_label": f"--method list, {sizes.listed:,} objects"}
+    baseline: dict[str, Any] = {
+        "baseline": list_rate,
+        "baseline_label": f"--method list, {sizes.listed:,} objects",
+    }
     at_target = sizes.objects == TARGET_OBJECTS
     for workers, measured in checks.items():
         what = f"check --inventory, {sizes.objects:,} objects, {workers} worker(s)"
