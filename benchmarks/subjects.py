@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.environment import (
     KEY_PREFIX,
@@ -50,13 +50,14 @@ class RealHandler:
 @contextlib.contextmanager
 def real_handler(documents: Documents, *, time_writes: bool = False) -> Iterator[RealHandler]:
     """`size_recorder.handler.lambda_handler`, configured for `documents`."""
+    from size_recorder.adapters.postgres.store import PostgresStore
     from size_recorder.aws_lambda import handler
 
     with environ(documents.recorder_env()), quiet_powertools(handler.logger):
         handler.recorder.cache_clear()
         real = RealHandler(handler)
         # The handler keeps its store private; the benchmark reaches in to time or close it.
-        store = handler.recorder()._store
+        store = cast(PostgresStore, handler.recorder()._store)
         if time_writes:
             real.time_writes(store)
         try:
