@@ -36,7 +36,9 @@ from benchmarks.report import Row
 
 FIGURE = "5 cold start"
 TARGET_IMPORT_MS = 150
-TARGET_ASSET_MB = 6
+# Lambda's limit for a zipped package; issue 14 withdrew the older 6 MB goal when the bundle
+# began to ship compiled bytecode (a faster start for a larger zip).
+TARGET_ASSET_MB = 50
 ARCHITECTURE = "arm64"  # the stack's default
 
 # Runs in the fresh interpreter. Timing starts before the first import of the project.

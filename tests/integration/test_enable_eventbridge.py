@@ -132,11 +132,13 @@ def test_enable_eventbridge_uploads_still_reach_the_other_queue(
     assert keys == ["media/cat.jpg"]
 
 
+# EventBridge carries keys unencoded: a `+` is a plus, not a space.
+@pytest.mark.parametrize("key", ["media/cat.jpg", "media/c++ notes (1).pdf"])
 def test_enable_eventbridge_uploads_reach_the_recorder_queue_through_a_rule(
-    bucket_with_other_queue: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    key: str, bucket_with_other_queue: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The whole EventBridge path: the rule the construct makes, its queue, the recorder's
-    parser reading what arrives."""
+    parser reading what arrives, under the object's own key."""
     bucket, _ = bucket_with_other_queue
     sqs, events = boto3.client("sqs"), boto3.client("events")
     recorder_queue = sqs.create_queue(QueueName=unique("recorder"))["QueueUrl"]
@@ -161,11 +163,11 @@ def test_enable_eventbridge_uploads_reach_the_recorder_queue_through_a_rule(
     enable(bucket, capsys=capsys)
 
     s3 = boto3.client("s3")
-    s3.put_object(Bucket=bucket, Key="media/cat.jpg", Body=b"x" * 42)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 42)
     s3.put_object(Bucket=bucket, Key="exports/report.csv", Body=b"y")  # outside the prefix
 
     created = [entry for body in drain(recorder_queue) for entry in parse_body(json.dumps(body))]
-    assert [(entry.key, entry.size) for entry in created] == [("media/cat.jpg", 42)]
+    assert [(entry.key, entry.size) for entry in created] == [(key, 42)]
 
 
 def test_enable_eventbridge_twice_changes_nothing_the_second_time(

@@ -87,6 +87,28 @@ def test_parse_body_reads_an_eventbridge_object_created_event() -> None:
     assert record.sequencer == "0055AED6DCD90281E5"
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["media/c++ notes (1).pdf", "media/100%25 done.txt", "media/2023-08-08T14:03:40.zip"],
+)
+def test_eventbridge_key_with_plus_or_percent_is_taken_literally(key: str) -> None:
+    """EventBridge sends keys unencoded: `c++ notes.pdf` must not become `c   notes.pdf`, the
+    name of another object (and maybe another row)."""
+    document = json.loads(load_event("eventbridge_object_created.json"))
+    document["detail"]["object"]["key"] = key
+    record = only(parse_body(json.dumps(document)))
+    assert isinstance(record, ObjectCreated)
+    assert record.key == key
+
+
+def test_eventbridge_key_s3_cannot_hold_is_invalid() -> None:
+    document = json.loads(load_event("eventbridge_object_created.json"))
+    document["detail"]["object"]["key"] = "media/a\u0000b"
+    entry = only(parse_body(json.dumps(document)))
+    assert isinstance(entry, Invalid)
+    assert "NUL" in entry.reason
+
+
 def test_parse_body_reads_an_eventbridge_deletion_as_a_removal() -> None:
     entry = only(parse_body(load_event("eventbridge_object_deleted.json")))
     assert entry == ObjectRemoved(

@@ -156,16 +156,29 @@ def _parse_document(document: Any, *, _depth: int = 0) -> list[ParsedEntry]:
 
 
 def decode_key(raw: str) -> str:
-    """Decode an event's form-URL-encoded key (`a+b%2Bc` → `a b+c`).
+    """Decode an S3 notification's form-URL-encoded key (`a+b%2Bc` → `a b+c`), then check it.
 
-    S3 notifications and S3 events in EventBridge both encode keys this way; moto additionally
-    encodes `/` as `%2F`, which decodes the same. Bytes that do not decode as UTF-8 mean the
-    key was mangled on the way: no real S3 key can hold them.
+    S3 notifications encode keys this way; moto additionally encodes `/` as `%2F`, which decodes
+    the same. Bytes that do not decode as UTF-8 mean the key was mangled on the way: no real S3
+    key can hold them.
     """
     try:
         key = unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
         raise EventParseError(f"key {raw!r} does not decode to UTF-8") from None
+    return checked_key(key, raw)
+
+
+def checked_key(key: str, raw: str | None = None) -> str:
+    """`key` if S3 could hold it: not empty, no NUL, valid Unicode, at most 1,024 UTF-8 bytes.
+
+    EventBridge events carry the key as it is, not encoded, and are checked with this alone:
+    a real account's event shows `raw/health-check/2023-08-08T14:03:40.532432.zip` with its
+    colons, which a form-encoded notification key writes as `%3A`, and moto sends EventBridge
+    keys unencoded too. Decoding them would turn `c++ notes.pdf` into `c   notes.pdf`: another
+    object's name, so another row's size.
+    """
+    raw = key if raw is None else raw
     if not key:
         raise EventParseError("key is empty")
     if "\x00" in key:
@@ -283,14 +296,14 @@ def _parse_eventbridge(document: dict[str, Any]) -> ParsedEntry:
         if removal is not None:
             return ObjectRemoved(
                 bucket=bucket,
-                key=decode_key(raw_key),
+                key=checked_key(raw_key),
                 sequencer=normalize_sequencer(obj.get("sequencer")),
                 version_id=_str_or_none(obj.get("version-id")),
                 event_name=removal,
             )
         return ObjectCreated(
             bucket=bucket,
-            key=decode_key(raw_key),
+            key=checked_key(raw_key),
             size=parse_size(obj.get("size")),
             etag=_str_or_none(obj.get("etag")),
             sequencer=normalize_sequencer(obj.get("sequencer")),
