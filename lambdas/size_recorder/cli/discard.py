@@ -39,7 +39,6 @@ from size_recorder.ops.discard import (
     Selection,
     discard_dlq,
 )
-from size_recorder.ops.replay import ReplayError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         archive = None if args.dry_run else Archive(args.archive or default_archive())
         with operator_errors():
             result = _run(args, settings, selection, archive, stop)
-    except (CommandError, DiscardError, ReplayError) as exc:
+    except (CommandError, DiscardError) as exc:
         return fail(str(exc))
     finally:
         if archive is not None:

@@ -3,10 +3,11 @@
 Some dead letters can never be recorded: a body that is not an S3 event, a record without a
 usable key or size, an event for a prefix no table takes. Replay leaves them in the DLQ (moving
 them would only bring them back under new ids), and they keep its alarm firing. `discard_dlq`
-reads the DLQ with replay's loop (messages hidden while the run goes on, the rest visible again
-at the end), selects messages by category, key or id, and for each selected message appends a
-JSON line to the archive and fsyncs it *before* asking SQS to delete the message. A crash
-between the two leaves the message in the DLQ and in the archive, never in neither.
+reads the DLQ with replay's loop, `dlq.read_held` (messages hidden while the run goes on, the
+rest visible again at the end), selects messages by category, key or id, and for each selected
+message appends a JSON line to the archive and fsyncs it *before* asking SQS to delete the
+message. A crash between the two leaves the message in the DLQ and in the archive, never in
+neither.
 
 A message's category comes from the core's parser and the operator's settings, never from the
 database, so a run writes nothing but the archive:
@@ -37,10 +38,17 @@ from size_recorder.adapters import sqs
 from size_recorder.core.config import Settings
 from size_recorder.core.events import ObjectChange, ObjectCreated, ObjectRemoved, ParsedEntry
 
-# One DLQ loop for both tools: replay's holds messages while a run goes on and releases
-# whatever was not deleted when it ends, and its checks refuse a source queue passed as the DLQ.
-from size_recorder.ops.dlq import invalid_reason, parse
-from size_recorder.ops.replay import _dead_letter_sources, _drain, _Run
+# The DLQ loop replay and status read with too: it holds messages while a run goes on and
+# releases whatever was not deleted when it ends, and its check refuses a source queue passed as
+# the DLQ.
+from size_recorder.ops.dlq import (
+    NotADeadLetterQueue,
+    Reading,
+    dead_letter_sources,
+    invalid_reason,
+    parse,
+    read_held,
+)
 
 
 class Category(StrEnum):
@@ -56,7 +64,8 @@ SELECTABLE = (Category.INVALID, Category.ROUTED_NOWHERE, Category.SKIPPED)
 
 
 class DiscardError(Exception):
-    """The run cannot start: no selector, a selector beside --all, an archive it cannot write."""
+    """The run cannot start: no selector, a selector beside --all, an archive it cannot write,
+    a source queue passed as the DLQ."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +274,7 @@ class DiscardResult:
 
 @dataclass(slots=True)
 class _Discarding:
-    """What a running discard has seen besides replay's `_Run`."""
+    """What a running discard has seen besides the DLQ's `Reading`."""
 
     selected: list[Selected] = field(default_factory=list)
     categories: Counter[Category] = field(default_factory=Counter)
@@ -291,12 +300,17 @@ def discard_dlq(
     deleted. `only` restricts the deletes to these message ids: the ones a person confirmed
     after a dry run, so a message that arrived since is not discarded unseen.
     """
-    _dead_letter_sources(client, dlq_url, needed=False)  # refuses the source queue
+    try:
+        dead_letter_sources(client, dlq_url, needed=False)
+    except NotADeadLetterQueue as exc:
+        raise DiscardError(str(exc)) from None
     total = sqs.visible_count(client, dlq_url)
     state = _Discarding()
     wanted = set(selection.message_ids) | set(only or ())
 
-    def handle(client: Any, dlq_url: str, messages: list[sqs.ReceivedMessage], run: _Run) -> None:
+    reading = Reading()
+
+    def handle(messages: list[sqs.ReceivedMessage]) -> None:
         chosen: list[tuple[sqs.ReceivedMessage, Verdict]] = []
         for message in messages:
             verdict = classify(message.body, settings)
@@ -308,28 +322,29 @@ def discard_dlq(
         if archive is None:
             state.selected.extend(_selected(m, v) for m, v in chosen)
         elif chosen:
-            _archive_and_delete(client, dlq_url, archive, chosen, run, state)
+            _archive_and_delete(client, dlq_url, archive, chosen, reading, state)
 
     progress = on_progress or (lambda _: None)
-    run = _drain(
+    read_held(
         client,
         dlq_url,
+        reading,
         handle=handle,
         limit=None,
         batch_size=batch_size,
         wait_seconds=wait_seconds,
         # The archive failing stops the run: nothing more may be deleted without its copy.
         should_stop=lambda: should_stop() or state.archive_error is not None,
-        on_progress=lambda run: progress(DiscardProgress(run.received, total)),
+        on_progress=lambda: progress(DiscardProgress(reading.received, total)),
     )
     return DiscardResult(
         dry_run=archive is None,
         archive=None if archive is None else archive.path,
-        received=run.received,
+        received=reading.received,
         selected=tuple(state.selected),
         categories=dict(state.categories),
-        not_found=tuple(sorted(wanted - run.seen)),
-        drained=run.drained,
+        not_found=tuple(sorted(wanted - reading.seen)),
+        drained=reading.drained,
         interrupted=should_stop(),
         archive_error=state.archive_error,
     )
@@ -340,7 +355,7 @@ def _archive_and_delete(
     dlq_url: str,
     archive: Archive,
     chosen: Sequence[tuple[sqs.ReceivedMessage, Verdict]],
-    run: _Run,
+    reading: Reading,
     state: _Discarding,
 ) -> None:
     try:
@@ -357,7 +372,7 @@ def _archive_and_delete(
             state.selected.append(_selected(message, verdict, left))
         else:
             state.selected.append(_selected(message, verdict))
-            run.deleted(message)
+            reading.deleted(message)
 
 
 def _selected(message: sqs.ReceivedMessage, verdict: Verdict, left: str | None = None) -> Selected:
