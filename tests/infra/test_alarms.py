@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.infra.conftest import Synthesized
+from tests.infra.apps import Synthesized
 from tests.infra.policy import allows, resolve
 
 ACCOUNT = "123456789012"  # moto's

@@ -33,7 +33,7 @@ from size_recorder_cdk.bundling import (
     pip_arguments,
     read_lock,
 )
-from tests.infra.conftest import ROOT, SECRET_ARN
+from tests.infra.apps import ROOT, SECRET_ARN
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import size_recorder_cdk.context
 from size_recorder_cdk import SizeRecorder
 from size_recorder_cdk.context import settings_from_mapping
 from size_recorder_cdk.stack import SizeRecorderStack
-from tests.infra.conftest import (
+from tests.infra.apps import (
     EXISTING_BUCKET_IN_VPC,
     IAM_CLUSTER_IN_VPC,
     NEW_BUCKET,

@@ -30,7 +30,7 @@ from size_recorder_cdk import (
     SizeRecorderConfigError,
     SizeRecorderProps,
 )
-from tests.infra.conftest import (
+from tests.infra.apps import (
     ADDED_BUCKET,
     AVATARS_BUCKET,
     EXISTING_BUCKET,

@@ -23,7 +23,7 @@ from size_recorder_cdk.context import (
     settings_from_mapping,
 )
 from size_recorder_cdk.stack import SizeRecorderStack
-from tests.infra.conftest import (
+from tests.infra.apps import (
     APP_SECURITY_GROUP_ID,
     CLUSTER_HOST,
     CLUSTER_RESOURCE_ID,

@@ -21,7 +21,7 @@ from aws_cdk.assertions import Template
 
 from size_recorder import constants as c
 from size_recorder_cdk import SizeRecorder, SizeRecorderConfigError
-from tests.infra.conftest import (
+from tests.infra.apps import (
     CLUSTER_RESOURCE_ID,
     IAM_USER,
     SECRET_ARN,

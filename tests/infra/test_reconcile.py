@@ -44,7 +44,7 @@ from size_recorder_cdk.reconcile import (
     problems,
 )
 from size_recorder_cdk.reference import props_table
-from tests.infra.conftest import (
+from tests.infra.apps import (
     EXISTING_BUCKET,
     KMS_KEY_ARN,
     ROOT,

@@ -8,7 +8,7 @@ from dataclasses import fields
 
 from size_recorder_cdk import SizeRecorderProps
 from size_recorder_cdk.reference import props_table
-from tests.infra.conftest import ROOT
+from tests.infra.apps import ROOT
 
 GUIDE = ROOT / "docs" / "deploy.md"
 _TABLE = re.compile(r"<!-- props table: generated -->\n(.*?)\n<!-- props table: end -->", re.S)

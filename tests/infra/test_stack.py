@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 from size_recorder import constants as c
 from size_recorder.core.config import Settings
 from size_recorder_cdk.construct import NOTIFICATIONS_HANDLER_ID
-from tests.infra.conftest import (
+from tests.infra.apps import (
     APP_SECURITY_GROUP_ID,
     CLUSTER_HOST,
     EXISTING_BUCKET,

@@ -16,7 +16,7 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli import main, tools
 from size_recorder.core.config import Settings
 from size_recorder.ops.backfill import BackfillProgress, backfill
-from tests.integration.conftest import PREFIX
+from tests.integration.pipeline import PREFIX
 from tests.integration.reports import run_json, run_text
 from tests.support.postgres import DocumentsTable, recorder_env
 

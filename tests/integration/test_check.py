@@ -16,7 +16,7 @@ from size_recorder.cli.check import report_drift
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.check import Check, Drift, check
-from tests.integration.conftest import PREFIX
+from tests.integration.pipeline import PREFIX
 from tests.integration.reports import run_json, run_text
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env

@@ -19,13 +19,13 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.inventory import InventoryResult, read_manifest, run_inventory
-from tests.integration.conftest import PREFIX
 from tests.integration.inventories import (
     Listed,
     put_manifest,
     release_held_back,
     write_inventory,
 )
+from tests.integration.pipeline import PREFIX
 from tests.integration.reports import run_json, run_text
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env

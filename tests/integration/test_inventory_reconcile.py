@@ -17,8 +17,8 @@ from size_recorder.core.config import Settings
 from size_recorder.ops.check import Drift
 from size_recorder.ops.inventory import read_manifest
 from size_recorder.ops.reconcile import ReconcileResult, reconcile_batch
-from tests.integration.conftest import PREFIX
 from tests.integration.inventories import Listed, items, write_inventory
+from tests.integration.pipeline import PREFIX
 from tests.integration.reports import run_json
 from tests.support.postgres import DocumentsTable, recorder_env
 

@@ -19,7 +19,7 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.cli import main
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.scope import scopes
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 from tests.support.postgres import DocumentsTable, recorder_env
 
 # How each command is run against the integration fixtures' bucket and queues.

@@ -28,8 +28,8 @@ from size_recorder.ops.reconcile_lambda import (
     reconcile_handler,
     summary_handler,
 )
-from tests.integration.conftest import PREFIX
 from tests.integration.inventories import Listed, items, write_inventory
+from tests.integration.pipeline import PREFIX
 from tests.integration.reports import run_json
 from tests.support.aws import unique
 from tests.support.lambda_context import LambdaContext

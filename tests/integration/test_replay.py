@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import ReplayProgress, replay_dlq
-from tests.integration.conftest import Pipeline, dlq_count
+from tests.integration.pipeline import Pipeline, dlq_count
 from tests.support.postgres import DocumentsTable
 
 NAMES = ("uploads/a.pdf", "uploads/b b+1.pdf", "uploads/c.pdf")

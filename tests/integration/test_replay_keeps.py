@@ -14,7 +14,7 @@ import pytest
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import replay_dlq
-from tests.integration.conftest import PREFIX, Pipeline, dlq_count
+from tests.integration.pipeline import PREFIX, Pipeline, dlq_count
 from tests.support.aws import queue_with_dlq, unique
 from tests.support.events import load_event, s3_body
 from tests.support.postgres import DocumentsTable

@@ -15,7 +15,7 @@ import pytest
 
 from size_recorder.adapters import sqs
 from size_recorder.cli import build_parser, main
-from tests.integration.conftest import dlq_count
+from tests.integration.pipeline import dlq_count
 from tests.support.aws import QueueWithDlq, queue_with_dlq, unique
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable

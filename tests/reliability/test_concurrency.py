@@ -11,7 +11,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from size_recorder.core.recorder import Message, Recorder
-from tests.reliability.conftest import Delivery
+from tests.reliability.delivery import Delivery
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env
 

@@ -19,7 +19,8 @@ import pytest
 from size_recorder.aws_lambda import handler
 from size_recorder.core.outcomes import BatchResult, Outcome
 from size_recorder.core.recorder import Message, Recorder
-from tests.reliability.conftest import Delivery, PrivatePostgres, recorder_pids, wait_for_lock_wait
+from tests.reliability.delivery import Delivery
+from tests.reliability.postgres import PrivatePostgres, recorder_pids, wait_for_lock_wait
 from tests.support.events import s3_body, s3_record, sqs_event
 from tests.support.lambda_context import LambdaContext
 from tests.support.postgres import DocumentsTable, recorder_env

@@ -15,7 +15,8 @@ from size_recorder.adapters.sqs import send
 from size_recorder.core.recorder import Recorder
 from size_recorder.ops.replay import ReplayMode, replay_dlq
 from size_recorder.ops.worker import run_worker
-from tests.reliability.conftest import PrivatePostgres, bad_bodies
+from tests.reliability.poison import bad_bodies
+from tests.reliability.postgres import PrivatePostgres
 from tests.support.aws import queue_with_dlq, unique
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env

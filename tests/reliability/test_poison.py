@@ -19,7 +19,7 @@ from size_recorder.adapters.sqs import send
 from size_recorder.aws_lambda import handler
 from size_recorder.core.recorder import Recorder
 from size_recorder.ops.worker import run_worker
-from tests.reliability.conftest import BAD_MAKERS, bad_bodies
+from tests.reliability.poison import BAD_MAKERS, bad_bodies
 from tests.support.aws import queue_with_dlq, unique
 from tests.support.events import load_event, s3_body
 from tests.support.lambda_context import LambdaContext

@@ -22,7 +22,7 @@ from size_recorder.aws_lambda import handler
 from size_recorder.core.config import Settings
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder, StoreError
-from tests.reliability.conftest import PASSWORD_GROUP, PrivatePostgres, TlsFront
+from tests.reliability.postgres import PASSWORD_GROUP, PrivatePostgres, TlsFront
 from tests.support.events import s3_body, sqs_event
 from tests.support.lambda_context import LambdaContext
 from tests.support.postgres import DocumentsTable, recorder_env
