@@ -17,8 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
+
+if TYPE_CHECKING:
+    import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 EVENT_TEMPLATE = REPO / "tests" / "events" / "s3_put.json"
@@ -126,6 +129,24 @@ class Documents:
             conn.execute(f"VACUUM {self.qualified}")
 
 
+def create_unindexed_table(conn: psycopg.Connection[Any], table: Documents) -> None:
+    """`table`'s schema and the demo's `documents_document` in it (size_recorder.demo.database),
+    with room for any name (`file varchar(1024)`, `size_sequencer text`) and the app's other
+    column, a title, which reading.py serializes; no index yet: callers fill the table first."""
+    from size_recorder.demo.database import create_documents_table
+
+    conn.execute(f"CREATE SCHEMA {table.schema}")
+    create_documents_table(
+        conn,
+        table.schema,
+        table.name,
+        file_max_length=1024,
+        sequencer_max_length=None,
+        index=False,
+    )
+    conn.execute(f"ALTER TABLE {table.qualified} ADD COLUMN title varchar(200) NOT NULL DEFAULT ''")
+
+
 @contextlib.contextmanager
 def documents_table(url: str, rows: int) -> Iterator[Documents]:
     """A fresh Django-shaped table, dropped after.
@@ -137,24 +158,18 @@ def documents_table(url: str, rows: int) -> Iterator[Documents]:
     """
     import psycopg
 
+    from size_recorder.demo.database import create_file_index
+
     table = Documents(url=url, schema=f"bench_{uuid.uuid4().hex[:10]}", rows=rows)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {table.schema}")
-        conn.execute(
-            f"CREATE TABLE {table.qualified} ("
-            " id bigserial PRIMARY KEY,"
-            " title varchar(200) NOT NULL DEFAULT '',"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer text)"
-        )
+        create_unindexed_table(conn, table)
         conn.execute(
             f"INSERT INTO {table.qualified} (file)"
             " SELECT 'uploads/doc-' || lpad(i::text, %s, '0') || '.pdf'"
             " FROM generate_series(0, %s) AS i",
             (NAME_DIGITS, rows - 1),
         )
-        conn.execute(f"CREATE INDEX ON {table.qualified} (file)")
+        create_file_index(conn, table.schema, table.name)
         conn.execute(f"VACUUM ANALYZE {table.qualified}")
     try:
         yield table

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from size_recorder.demo import database as demo
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentsTable:
@@ -47,17 +49,13 @@ class DocumentsTable:
 
 
 def create_documents_table(table: DocumentsTable) -> None:
-    """The table as Django creates it for a `Document` model, in the table's own schema."""
+    """The demo's table (`size_recorder.demo.database`) in the table's own schema, with room for
+    the long keys and sequencers the tests send: `file varchar(1024)`, `size_sequencer text`."""
     with psycopg.connect(table.url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{table.schema}"')
-        conn.execute(
-            f'CREATE TABLE "{table.schema}".{table.name} ('
-            " id bigserial PRIMARY KEY,"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer text)"
+        demo.create_documents_table(
+            conn, table.schema, table.name, file_max_length=1024, sequencer_max_length=None
         )
-        conn.execute(f'CREATE INDEX ON "{table.schema}".{table.name} (file)')
 
 
 def recorder_env(table: DocumentsTable, **extra: str) -> dict[str, str]:
