@@ -78,7 +78,7 @@ def test_route_skips_keys_outside_the_prefix() -> None:
     assert settings(SIZE_RECORDER_KEY_PREFIX="media/").route("bucket", "static/app.css") is None
 
 
-def targets_env(*targets: dict[str, str]) -> dict[str, str]:
+def targets_env(*targets: dict[str, object]) -> dict[str, str]:
     return {
         "DATABASE_URL": "postgresql://localhost/app",
         "SIZE_RECORDER_TARGETS": json.dumps(targets),
@@ -142,3 +142,78 @@ def test_settings_refuse_targets_together_with_single_target_variables() -> None
 @pytest.mark.parametrize(("receives", "delay"), [(1, 2), (2, 4), (3, 8), (9, 300), (500, 300)])
 def test_unmatched_retry_delay_doubles_per_receive_up_to_a_cap(receives: int, delay: int) -> None:
     assert settings().unmatched_retry_delay(receives) == delay
+
+
+def shared_location() -> Settings:
+    """Django's `file` (upload_to="uploads/") and `image` (upload_to="photos/") under one
+    storage location, `media`: both names keep their directory."""
+    return Settings.from_env(
+        targets_env(
+            {"prefix": "media/uploads/", "location": "media/", "table": "documents_document"},
+            {
+                "prefix": "media/photos/",
+                "location": "media/",
+                "table": "documents_photo",
+                "key_column": "image",
+            },
+        )
+    )
+
+
+def test_route_names_a_row_after_the_location_not_the_prefix() -> None:
+    routes = [
+        shared_location().route("b", k) for k in ("media/uploads/a.pdf", "media/photos/b.jpg")
+    ]
+
+    assert [(r.target.table_name, r.name) for r in routes if r] == [
+        ("documents_document", "uploads/a.pdf"),
+        ("documents_photo", "photos/b.jpg"),
+    ]
+
+
+def test_route_skips_a_key_under_the_location_but_outside_every_prefix() -> None:
+    assert shared_location().route("b", "media/other/c.txt") is None
+
+
+def test_target_key_of_puts_back_what_name_of_strips() -> None:
+    target = shared_location().targets[0]
+
+    assert target.key_of(target.name_of("media/uploads/a.pdf")) == "media/uploads/a.pdf"
+
+
+def test_location_defaults_to_the_prefix() -> None:
+    loaded = Settings.from_env(targets_env({"prefix": "media/", "table": "t"}))
+
+    route = loaded.route("b", "media/uploads/a.pdf")
+    assert route is not None
+    assert (route.target.location, route.name) == (None, "uploads/a.pdf")
+
+
+def test_null_location_is_the_prefix_too() -> None:
+    loaded = Settings.from_env(targets_env({"prefix": "media/", "location": None, "table": "t"}))
+
+    assert loaded.targets[0].name_of("media/a.pdf") == "a.pdf"
+
+
+def test_folder_marker_of_an_upload_to_directory_names_no_file() -> None:
+    """The console's "Create folder" on media/uploads/: its name after the location is
+    "uploads/", which no file has (issue 13's rule, after the location)."""
+    route = shared_location().route("b", "media/uploads/")
+
+    assert route is not None
+    assert not route.names_a_file
+
+
+def test_settings_reject_a_location_that_does_not_lead_the_prefix() -> None:
+    with pytest.raises(ConfigError, match=r"TARGETS\[1\]\.location='static/' is not a leading"):
+        Settings.from_env(
+            targets_env(
+                {"prefix": "media/", "table": "a"},
+                {"prefix": "media/photos/", "location": "static/", "table": "b"},
+            )
+        )
+
+
+def test_settings_reject_a_location_that_is_not_a_string() -> None:
+    with pytest.raises(ConfigError, match=r"TARGETS\[0\]\.location must be a string"):
+        Settings.from_env(targets_env({"prefix": "media/", "location": 3, "table": "t"}))

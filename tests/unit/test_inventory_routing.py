@@ -28,11 +28,15 @@ ENCODINGS = st.sampled_from(
 LAYOUT = Layout.of(["Bucket", "Key", "Size"], encoded_keys=True)
 
 
-def configured(prefixes: list[str], bucket_specific: bool) -> Settings:
-    targets = [
+def configured(prefixes: list[str], bucket_specific: bool, cuts: list[int]) -> Settings:
+    """A target per prefix; each location a leading part of its prefix (`cuts` characters
+    short of it), as Django's fields sharing one storage location have."""
+    targets: list[dict[str, str]] = [
         {"table": f"t{index}", "prefix": prefix, **({"bucket": "b"} if bucket_specific else {})}
         for index, prefix in enumerate(prefixes)
     ]
+    for target, cut in zip(targets, cuts, strict=False):
+        target["location"] = target["prefix"][: max(len(target["prefix"]) - cut, 0)]
     if bucket_specific:
         targets.append({"table": "anywhere", "prefix": prefixes[0] + "a"})
     return Settings.from_env(
@@ -58,11 +62,12 @@ def one_by_one(config: Settings, keys: list[str], encode: object) -> dict[object
     bucket_specific=st.booleans(),
     keys=st.lists(KEYS, max_size=30),
     encode=ENCODINGS,
+    cuts=st.lists(st.integers(0, 5), max_size=4),
 )
 def test_a_chunk_routes_each_key_as_the_recorder_would(
-    prefixes: list[str], bucket_specific: bool, keys: list[str], encode: object
+    prefixes: list[str], bucket_specific: bool, keys: list[str], encode: object, cuts: list[int]
 ) -> None:
-    config = configured(prefixes, bucket_specific)
+    config = configured(prefixes, bucket_specific, cuts)
     rows = [("b", encode(key), str(size)) for size, key in enumerate(keys)]  # type: ignore[operator]
 
     grouped = route(config, LAYOUT, rows, prefix="", counts=Counter())

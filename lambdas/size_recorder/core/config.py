@@ -26,7 +26,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where objects under one prefix are recorded: a table and its columns."""
+    """Where objects under one prefix are recorded: a table and its columns.
+
+    `prefix` decides which keys are this target's (the longest one matching wins); `location`
+    is the part of those keys the row's name leaves out: Django's storage location, which
+    several file fields can share while each keeps its own `upload_to` directory under it
+    (prefix `media/uploads/`, location `media/`: key `media/uploads/a.pdf`, name
+    `uploads/a.pdf`). It must be a leading part of `prefix`; None means the prefix itself.
+    """
 
     table: tuple[str, ...]  # ("documents_document",) or ("public", "documents_document")
     key_column: str = c.DEFAULT_KEY_COLUMN
@@ -36,11 +43,32 @@ class Target:
     bucket: str | None = None
     # The variable (or TARGETS entry) this came from, so later errors can name it.
     origin: str = c.ENV_TABLE
-    # "schema.table", joined once: every record's result names it.
-    table_name: str = field(init=False, repr=False, compare=False)
+    location: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "table_name", ".".join(self.table))
+        if self.location is not None and not self.prefix.startswith(self.location):
+            raise ConfigError(
+                f"{self.origin}.location={self.location!r} is not a leading part of its"
+                f" prefix {self.prefix!r}: the location is what every key routed here starts"
+                " with and the row's name leaves out"
+            )
+
+    @property
+    def table_name(self) -> str:
+        """ "schema.table", as every record's result names it."""
+        return ".".join(self.table)
+
+    def name_of(self, key: str) -> str:
+        """The name a row holds for the object at `key`, a key this target's prefix matches."""
+        return key[len(self._location) :]
+
+    def key_of(self, name: str) -> str:
+        """The S3 key of the object a row's name stands for: `name_of` undone."""
+        return self._location + name
+
+    @property
+    def _location(self) -> str:
+        return self.prefix if self.location is None else self.location
 
     def variable(self, attribute: str) -> str:
         """The variable an operator edits to change `attribute` of this target."""
@@ -50,6 +78,8 @@ class Target:
 
     def describe(self) -> str:
         where = f"s3://{self.bucket or '*'}/{self.prefix}"
+        if self._location != self.prefix:
+            where += f" (names after {self._location!r})"
         return f"{where} → {self.table_name}.{self.size_column}"
 
 
@@ -63,10 +93,17 @@ _SINGLE_TARGET_VARIABLES = {
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The target an object belongs to and the name its row holds (the key minus the prefix)."""
+    """The target an object belongs to and the name its row holds (`Target.name_of`)."""
 
     target: Target
     name: str
+
+    @property
+    def names_a_file(self) -> bool:
+        """False for a folder marker (the S3 console's "Create folder", sync tools): a
+        zero-byte object whose key ends in "/", whose name is empty or ends in "/". No file
+        name ends that way, and the empty name is what every blank FileField holds."""
+        return bool(self.name) and not self.name.endswith("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +173,7 @@ class Settings:
                 best = target
         if best is None:
             return None
-        return Route(target=best, name=key[len(best.prefix) :])
+        return Route(target=best, name=best.name_of(key))
 
     def unmatched_retry_delay(self, receive_count: int) -> int:
         """Seconds before an unmatched message is tried again: doubles per receive, capped."""
@@ -268,7 +305,15 @@ def _targets_from_env(env: Mapping[str, str]) -> tuple[Target, ...]:
     )
 
 
-_TARGET_FIELDS = {"bucket", "prefix", "table", "key_column", "size_column", "sequencer_column"}
+_TARGET_FIELDS = {
+    "bucket",
+    "prefix",
+    "location",
+    "table",
+    "key_column",
+    "size_column",
+    "sequencer_column",
+}
 
 
 def _parse_targets_json(raw: str) -> tuple[Target, ...]:
@@ -307,6 +352,10 @@ def _parse_targets_json(raw: str) -> tuple[Target, ...]:
                 prefix=_field_str(item, "prefix", where, ""),
                 bucket=_field_str(item, "bucket", where, "") or None,
                 origin=where,
+                # Absent (or null): the prefix, as before there was a location.
+                location=(
+                    None if item.get("location") is None else _field_str(item, "location", where)
+                ),
             )
         )
     seen: dict[tuple[str | None, str], int] = {}

@@ -167,10 +167,8 @@ class Recorder:
                 for_configuration=True,
             )
         target = route.target
-        if not route.name or route.name.endswith("/"):
-            # A folder marker (the S3 console's "Create folder", sync tools): a zero-byte object
-            # whose key ends in "/". No file name ends that way, and the empty name is what
-            # every blank FileField holds: writing it would size every row without a file.
+        if not route.names_a_file:
+            # Writing a folder marker's empty name would size every row without a file.
             return RecordResult(
                 Outcome.SKIPPED,
                 f"folder marker: the name {route.name!r} cannot be a file's",

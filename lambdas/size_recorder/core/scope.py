@@ -1,8 +1,8 @@
 """Which rows a bucket and key prefix cover, for the tools that start from S3 (backfill, check).
 
 The recorder goes from an S3 key to a row with `Settings.route`; these tools also go the other
-way, from a row back to its key, so they must strip and re-add the prefix exactly as the
-recorder does. A row belongs to a scope only if routing its key leads back to the same target:
+way, from a row back to its key, with the same pair of functions (`Target.name_of` and
+`Target.key_of`). A row belongs to a scope only if routing its key leads back to the same target:
 with nested prefixes (`media/` and `media/avatars/`) each row has one owner. Pure: no I/O.
 """
 
@@ -28,8 +28,8 @@ class Scope:
     name_prefix: str
 
     def key(self, name: str) -> str:
-        """The S3 key of the object a row names (the recorder strips `target.prefix`)."""
-        return self.target.prefix + name
+        """The S3 key of the object a row names."""
+        return self.target.key_of(name)
 
 
 def scopes(settings: Settings, *, bucket: str, prefix: str = "") -> tuple[Scope, ...]:
@@ -43,12 +43,14 @@ def scopes(settings: Settings, *, bucket: str, prefix: str = "") -> tuple[Scope,
         if target.bucket is not None and target.bucket != bucket:
             continue
         if prefix.startswith(target.prefix):
-            name_prefix = prefix[len(target.prefix) :]
+            inner = prefix
         elif target.prefix.startswith(prefix):
-            name_prefix = ""
+            # The whole target: its names still start with what its prefix adds to its
+            # location (`uploads/` for prefix `media/uploads/` under location `media/`).
+            inner = target.prefix
         else:
             continue
-        found.append(Scope(target, bucket, name_prefix))
+        found.append(Scope(target, bucket, target.name_of(inner)))
     if not found:
         configured = ", ".join(t.describe() for t in settings.targets)
         raise ScopeError(
@@ -71,7 +73,7 @@ def group_by_target(
     outside = 0
     for key, size in objects:
         route = settings.route(bucket, key)
-        if route is None or not route.name:
+        if route is None or not route.names_a_file:
             outside += 1
         else:
             grouped[route.target].append((route.name, size))

@@ -416,7 +416,7 @@ def _by_directory_route(settings: Settings) -> Callable[[str, str], tuple[Target
 
     A prefix no longer than a key's directory (up to its last `/`) matches the key exactly when
     it matches the directory, so when every configured prefix is that short the directory's
-    target is the key's, and the name is the key without that target's prefix. Keys whose
+    target is the key's, and the name is that target's `name_of` the key. Keys whose
     directory is shorter than the longest prefix are routed one by one.
     """
     longest = max(len(target.prefix) for target in settings.targets)
@@ -432,7 +432,7 @@ def _by_directory_route(settings: Settings) -> Callable[[str, str], tuple[Target
             found = settings.route(bucket, key[:cut])
             directories[where] = None if found is None else found.target
         target = directories[where]
-        return None if target is None else (target, key[len(target.prefix) :])
+        return None if target is None else (target, target.name_of(key))
 
     return route_key
 
