@@ -3,7 +3,10 @@ source, against moto's S3 and the real Postgres."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +22,7 @@ from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.inventory import InventoryResult, read_manifest, run_inventory
+from size_recorder.ops.reconcile import InventoryError
 from tests.integration.inventories import (
     Listed,
     put_manifest,
@@ -531,6 +535,37 @@ def test_an_error_in_a_worker_process_ends_the_run_in_one_line_and_the_rerun_com
     release_held_back(url)
     code, _, summary = run_json(capsys, "backfill", "--inventory", url, "--workers", "2")
     assert (code, summary["data_files_done"], operator_env.sizes()) == (0, 3, objects)
+
+
+def test_a_worker_process_killed_midway_ends_the_run_in_one_line_and_the_rerun_completes(
+    bucket: str, operator_env: DocumentsTable
+) -> None:
+    # Every row NULL: each file's one chunk sends 2,000 drift events, more than the queue holds,
+    # so the worker left is blocked sending when the run stops reading: only SIGTERM from the
+    # pool ends it (a worker ignoring SIGTERM hung the run here)
+    objects = {f"uploads/{i}.pdf": i + 1 for i in range(4000)}
+    operator_env.insert(*objects)
+    url = write_inventory(bucket, listed(objects), files=2)
+    killed: list[int] = []
+
+    def kill_a_worker(_: object) -> None:
+        # As the OOM killer would: SIGKILL, no chance to say why
+        if not killed:
+            worker = multiprocessing.active_children()[0]
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.pid)
+
+    with pytest.raises(InventoryError) as raised:
+        run_ops(operator_env, url, workers=2, on_drift=kill_a_worker)
+
+    assert killed
+    assert str(raised.value) == (
+        "a worker process ended without finishing its data file (killed, or out of memory?)"
+    )
+    assert multiprocessing.active_children() == []
+    finished = run_ops(operator_env, url, workers=2)
+    assert (finished.interrupted, finished.totals.objects_in_report) == (False, 4000)
 
 
 def test_ctrl_c_stops_worker_processes_between_chunks_and_a_rerun_finishes_it(
