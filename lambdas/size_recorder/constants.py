@@ -62,6 +62,11 @@ OUTPUT_QUEUE_URL: Final = "QueueUrl"
 OUTPUT_DLQ_URL: Final = "DeadLetterQueueUrl"
 OUTPUT_FUNCTION_NAME: Final = "FunctionName"
 OUTPUT_ALARM_TOPIC_ARN: Final = "AlarmTopicArn"
+# With the nightly reconciliation only: its state machine, the bucket S3 Inventory writes the
+# reports to, and the last run's summary there (`size-recorder status` reads it).
+OUTPUT_RECONCILE_STATE_MACHINE_ARN: Final = "ReconciliationStateMachineArn"
+OUTPUT_INVENTORY_DESTINATION: Final = "InventoryDestinationBucketName"
+OUTPUT_RECONCILE_SUMMARY_URL: Final = "ReconciliationSummaryUrl"
 
 HANDLER: Final = "size_recorder.handler.lambda_handler"
 

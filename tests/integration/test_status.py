@@ -12,9 +12,14 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 
+from size_recorder import constants as c
 from size_recorder.adapters import sqs
 from size_recorder.cli import build_parser, main
+from size_recorder.ops.reconcile import ReconcileResult
+from size_recorder.ops.reconcile_lambda import Failure, RunSummary
 from tests.integration.pipeline import dlq_count
 from tests.support.aws import QueueWithDlq, queue_with_dlq, unique
 from tests.support.events import s3_body
@@ -457,7 +462,8 @@ class Stack:
         return alarm_name
 
 
-def make_stack() -> Stack:
+def make_stack(**outputs: str) -> Stack:
+    """`outputs`: more of them (the reconciliation's), as OutputKey=value."""
     name = unique("SizeRecorder")
     template = {
         "Resources": {
@@ -479,9 +485,197 @@ def make_stack() -> Stack:
             "AlarmTopicArn": {"Value": {"Ref": "Topic"}},
             "FunctionName": {"Value": f"{name}-Function"},
             "BucketName": {"Value": f"{name.lower()}-bucket"},
+            **{key: {"Value": value} for key, value in outputs.items()},
         },
     }
     cloudformation = boto3.client("cloudformation")
     cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
     outputs = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
     return Stack(name, {o["OutputKey"]: o["OutputValue"] for o in outputs})
+
+
+# ---- the nightly reconciliation's last summary ------------------------------------------------
+
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Reconciliation"
+
+
+def reconciled_stack(
+    *, summary: dict[str, Any] | bytes | None, age: timedelta = timedelta()
+) -> Stack:
+    """A stack with the reconciliation, its destination bucket holding `summary` (None: no run
+    has finished) where the summary step writes it, `age` old."""
+    destination = unique("inventory")
+    key = f"reconciliation/{c.RECONCILE_LATEST_NAME}"
+    boto3.client("s3").create_bucket(Bucket=destination)
+    if summary is not None:
+        body = summary if isinstance(summary, bytes) else json.dumps(summary).encode()
+        boto3.client("s3").put_object(Bucket=destination, Key=key, Body=body)
+        if age:
+            # moto's own object: S3 dates an object when it is written, and no request backdates it
+            stored = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[destination].keys[key]
+            stored.last_modified -= age
+    return make_stack(
+        **{
+            c.OUTPUT_RECONCILE_SUMMARY_URL: f"s3://{destination}/{key}",
+            c.OUTPUT_RECONCILE_STATE_MACHINE_ARN: STATE_MACHINE_ARN,
+            c.OUTPUT_INVENTORY_DESTINATION: destination,
+        }
+    )
+
+
+def run_summary(*, failed: int = 0, fix: bool = True) -> dict[str, Any]:
+    """A summary as the reconciliation's summary step writes it."""
+    return RunSummary(
+        inventory="s3://acme-inventory/inventory/acme-media/size-recorder/2026-11-28T01-00Z/manifest.json",
+        report_time=datetime(2026, 11, 28, 1, 0, tzinfo=UTC),
+        fix=fix,
+        map_run_arn=f"{STATE_MACHINE_ARN}/run",
+        results="s3://acme-inventory/reconciliation/run/manifest.json",
+        totals=ReconcileResult(
+            objects_in_report=10_000,
+            objects_in_scope=10_000,
+            objects_matched=9_990,
+            rows_differing=7,
+            rows_object_gone=2,
+            rows_newer_than_report=3,
+            fixed=7,
+        ),
+        batches_succeeded=10 - failed,
+        batches_failed=failed,
+        batches_pending=0,
+        failures=tuple(Failure("PostgresError", "connection refused") for _ in range(failed)),
+    ).as_dict()
+
+
+def test_status_shows_the_last_reconciliation_the_stack_outputs_point_at(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(hours=5))
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    report = json.loads(out)
+    assert code == 0, report["problems"]
+    reconciliation = report["reconciliation"]
+    assert reconciliation["configured"] is True
+    assert reconciliation["summary_url"] == stack.outputs[c.OUTPUT_RECONCILE_SUMMARY_URL]
+    assert reconciliation["state_machine_arn"] == STATE_MACHINE_ARN
+    assert (reconciliation["stale"], reconciliation["error"]) == (False, None)
+    assert 5 * 3600 <= reconciliation["age_seconds"] < 5 * 3600 + 120
+    last = reconciliation["last_run"]
+    assert {k: last[k] for k in ("rows_checked", "drifted", "fixed", "missing_object")} == {
+        "rows_checked": 10_000,
+        "drifted": 9,
+        "fixed": 7,
+        "missing_object": 2,
+    }
+    assert (last["newer_than_report"], last["report_time"]) == (3, "2026-11-28T01:00:00+00:00")
+
+
+def test_status_text_gives_the_last_reconciliation_in_one_line(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(hours=5))
+
+    code, out, _ = run_status(capsys, "--stack", stack.name)
+
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith("reconciliation:")]
+    assert "(5 h ago; incomplete), report of 2026-11-28 01:00 UTC" in line
+    assert "10,000 rows checked, 9 drifted, 7 fixed, 2 missing object, 3 newer than" in line
+
+
+def test_status_with_a_reconciliation_older_than_two_days_exits_one(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(days=2, hours=1))
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    report = json.loads(out)
+    assert (code, report["reconciliation"]["stale"]) == (1, True)
+    (problem,) = report["problems"]
+    assert problem["kind"] == "reconciliation_stale"
+    assert "2 d 1 h ago" in problem["summary"]
+    assert f"list-executions --state-machine-arn {STATE_MACHINE_ARN}" in problem["fix"]
+
+
+def test_status_takes_a_longer_reconciliation_age_for_a_weekly_report(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(days=3))
+
+    code, out, _ = run_status(
+        capsys, "--stack", stack.name, "--max-reconciliation-age-hours", str(8 * 24), "--json"
+    )
+
+    assert (code, json.loads(out)["reconciliation"]["stale"]) == (0, False)
+
+
+def test_status_names_the_check_that_covers_failed_reconciliation_batches(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = run_summary(failed=2)
+    stack = reconciled_stack(summary=summary, age=timedelta(hours=1))
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    assert code == 1
+    fix = fixes(json.loads(out))["reconciliation_batches_failed"]
+    assert fix.endswith(f"size-recorder check --inventory {summary['inventory']} --fix")
+    command = shlex.split(fix.rpartition("then: ")[2])
+    assert build_parser().parse_args(command[1:]).inventory == summary["inventory"]
+
+
+def test_status_before_the_first_reconciliation_says_none_has_finished_without_exit_one(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=None)
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    report = json.loads(out)
+    assert code == 0
+    assert (report["reconciliation"]["configured"], report["reconciliation"]["last_run"]) == (
+        True,
+        None,
+    )
+    assert any("no summary at s3://" in item for item in report["not_checked"])
+    assert "all clear in what was checked" in run_status(capsys, "--stack", stack.name)[1]
+
+
+def test_status_with_an_unreadable_reconciliation_summary_says_why_and_goes_on(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=b"<html>not a summary</html>")
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    report = json.loads(out)
+    assert code == 0
+    assert report["reconciliation"]["error"].startswith("not a reconciliation summary")
+    assert any("could not be read" in item for item in report["not_checked"])
+
+
+def test_status_without_a_reconciliation_says_it_is_not_configured(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = make_stack()
+
+    _, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    reconciliation = json.loads(out)["reconciliation"]
+    assert (reconciliation["configured"], reconciliation["last_run"]) == (False, None)
+    assert reconciliation["note"].startswith("not configured")
+
+
+def test_status_reads_the_reconciliation_summary_a_flag_names_without_a_stack(
+    queues: QueueWithDlq, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(hours=1))
+    url = stack.outputs[c.OUTPUT_RECONCILE_SUMMARY_URL]
+
+    code, report = status_json(capsys, queues, "--reconciliation-summary", url)
+
+    assert code == 0
+    assert report["reconciliation"]["last_run"]["rows_checked"] == 10_000

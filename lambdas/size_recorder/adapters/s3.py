@@ -95,6 +95,26 @@ def read_object(client: Any, *, bucket: str, key: str) -> bytes:
     return body
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    body: bytes
+    last_modified: datetime  # timezone-aware: when it was written
+
+
+def read_if_present(client: Any, *, bucket: str, key: str) -> StoredObject | None:
+    """A small object's content and when it was written (a reconciliation's latest summary),
+    or None when there is no such object; other errors (403, no such bucket) raise."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+            return None
+        raise
+    return StoredObject(response["Body"].read(), response["LastModified"])
+
+
 def open_object(client: Any, *, bucket: str, key: str) -> IO[bytes]:
     """An object's content as a stream read as it arrives: nothing is held beyond what the
     reader asks for."""

@@ -1,4 +1,5 @@
-"""`size-recorder status`: the queue, the DLQ's messages by reason, the alarms, and the fixes."""
+"""`size-recorder status`: the queue, the DLQ's messages by reason, the alarms, the last
+reconciliation, and the fixes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from size_recorder import constants as c
-from size_recorder.adapters import sqs
+from size_recorder.adapters import s3, sqs
 from size_recorder.adapters.cloudformation import (
     StackNotFound,
     cloudformation_client,
@@ -35,8 +36,10 @@ from size_recorder.cli.common import (
 from size_recorder.cli.tools import operator_errors, positive_int, progress_bar
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.ops.status import (
+    DEFAULT_RECONCILIATION_MAX_AGE_S,
     DeadLetterGroup,
     QueueState,
+    ReconciliationState,
     Status,
     StatusError,
     locate,
@@ -53,9 +56,9 @@ def add_parser(subparsers: Any) -> None:
         help="the queue, the DLQ's messages by reason, the alarms, and the command for each fix",
         description="Report the recorder's queue and dead-letter queue (counts, oldest "
         "message), the DLQ's messages grouped by what the recorder would do with them now "
-        "(peeked, visible again at once), the stack's alarms, and for each problem the "
-        "command that fixes it. Changes nothing. Exit 0 all clear, 1 something needs "
-        "attention, 2 usage or configuration error.",
+        "(peeked, visible again at once), the stack's alarms, the nightly reconciliation's "
+        "last run, and for each problem the command that fixes it. Changes nothing. Exit 0 "
+        "all clear, 1 something needs attention, 2 usage or configuration error.",
     )
     parser.add_argument(
         "--stack",
@@ -85,6 +88,20 @@ def add_parser(subparsers: Any) -> None:
         help="the queue's oldest message this old or older needs attention (default "
         f"{DEFAULT_MAX_AGE_S}, the QueueOldestMessage alarm's default)",
     )
+    parser.add_argument(
+        "--reconciliation-summary",
+        metavar="S3_URL",
+        help="the reconciliation's latest-summary.json (default: the stack's "
+        f"{c.OUTPUT_RECONCILE_SUMMARY_URL})",
+    )
+    parser.add_argument(
+        "--max-reconciliation-age-hours",
+        type=positive_int,
+        default=DEFAULT_RECONCILIATION_MAX_AGE_S // 3600,
+        metavar="H",
+        help="the reconciliation's last run ended longer ago than this needs attention (default "
+        f"{DEFAULT_RECONCILIATION_MAX_AGE_S // 3600}: a daily report's run missed a night)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -98,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
         with operator_errors():
             outputs = stack_outputs(cloudformation_client(), args.stack) if args.stack else {}
             where = locate(
-                stack=args.stack, outputs=outputs, queue_url=args.queue_url, dlq_url=args.dlq_url
+                stack=args.stack,
+                outputs=outputs,
+                queue_url=args.queue_url,
+                dlq_url=args.dlq_url,
+                reconciliation_summary=args.reconciliation_summary,
             )
             with progress_bar("status: peeking at the DLQ") as bar:
                 result = status(
@@ -107,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
                     cloudwatch_client=cloudwatch_client(),
                     settings=settings,
                     rows=rows,
+                    s3_client=s3.s3_client() if where.reconciliation_summary else None,
                     alarm_prefix=args.alarm_prefix,
                     peek=args.peek,
                     max_age_s=args.max_age_seconds,
+                    reconciliation_max_age_s=args.max_reconciliation_age_hours * 3600,
                     now=datetime.now(UTC),
                     on_peek=lambda done: bar(done, None),
                     # Ctrl-C ends the peek early (what was read is reported, and released).
@@ -138,6 +161,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         ("--queue-url", args.queue_url),
         ("--dlq-url", args.dlq_url),
         ("--alarm-prefix", args.alarm_prefix),
+        ("--reconciliation-summary", args.reconciliation_summary),
     ):
         if value is not None and not value.strip():
             raise CommandError(f"{flag} is empty (is the variable it was pasted from set?)")
@@ -200,7 +224,7 @@ def json_report(result: Status) -> dict[str, Any]:
             ],
         },
         "database": {"checked": result.database.checked, "error": result.database.error},
-        "reconciliation": {"configured": False, "note": result.reconciliation},
+        "reconciliation": _reconciliation_json(result),
         "max_age_seconds": result.max_age_s,
         "problems": [
             {"kind": problem.kind, "summary": problem.summary, "fix": problem.fix}
@@ -208,6 +232,37 @@ def json_report(result: Status) -> dict[str, Any]:
         ],
         "not_checked": list(result.not_checked),
         "needs_attention": result.needs_attention,
+    }
+
+
+def _reconciliation_json(result: Status) -> dict[str, Any]:
+    state: ReconciliationState = result.reconciliation
+    last = state.last
+    return {
+        "configured": state.configured,
+        "summary_url": state.summary_url,
+        "state_machine_arn": result.where.state_machine_arn,
+        "note": result.reconciliation_note,
+        "error": state.error,
+        "age_seconds": state.age_s,
+        "max_age_seconds": state.max_age_s,
+        "stale": state.stale,
+        "last_run": None
+        if last is None
+        else {
+            "finished": _iso(last.finished),
+            "inventory": last.inventory,
+            "report_time": _iso(last.report_time),
+            "fix": last.fix,
+            "rows_checked": last.rows_checked,
+            "drifted": last.drifted,
+            "fixed": last.fixed,
+            "missing_object": last.missing_object,
+            "newer_than_report": last.newer_than_report,
+            "batches_failed": last.batches_failed,
+            "batches_pending": last.batches_pending,
+            "complete": last.complete,
+        },
     }
 
 
@@ -311,7 +366,7 @@ def sections(result: Status) -> list[_Section]:
         ),
         alarms,
         _Section("database", ("state",), [(database,)]),
-        _Section("reconciliation", ("state",), [(result.reconciliation,)]),
+        _Section("reconciliation", ("state",), [(result.reconciliation_note,)]),
         _Section(
             "needs attention",
             ("problem", "fix"),

@@ -2,7 +2,8 @@
 
 For the recorder's queue and DLQ: their counts and the age of their oldest message; the DLQ's
 messages peeked and grouped by what the recorder would do with them now; the stack's alarms;
-and, for each problem found, the command that fixes it.
+the nightly reconciliation's last summary; and, for each problem found, the command that fixes
+it.
 
 Nothing is changed on the way:
 - the source queue is never received from: each receive counts towards a message's
@@ -12,11 +13,15 @@ Nothing is changed on the way:
   receive count, which matters only to a DLQ with a redrive policy of its own;
 - a message's fate is decided by the core itself: `Recorder.record` runs on a store that only
   reads (`adapters.postgres.lookup.RowLookup`), so the reason given is the function's own,
-  e.g. `no row with file = 'a.pdf' in documents_document`.
+  e.g. `no row with file = 'a.pdf' in documents_document`;
+- the reconciliation's summary (`RESULTS_PREFIX/latest-summary.json`, which the state machine's
+  summary step rewrites after each run) is read with one GET; its LastModified says when that
+  run ended.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from size_recorder import constants as c
-from size_recorder.adapters import cloudwatch, sqs
+from size_recorder.adapters import cloudwatch, s3, sqs
 from size_recorder.adapters.postgres.lookup import RowLookup
 from size_recorder.core.config import Settings
 from size_recorder.core.events import Invalid
@@ -45,6 +50,9 @@ from size_recorder.ops.dlq import (
 AGE_WINDOW = timedelta(minutes=15)
 
 RUNBOOK = "docs/operations.md#alarms"
+# S3 Inventory reports daily and a run ends within 20 hours (the state machine's timeout): a
+# last summary older than two days means at least one night's run did not finish.
+DEFAULT_RECONCILIATION_MAX_AGE_S = 2 * 24 * 3600
 
 # The stack's alarms by the metric they watch (stable: AWS's names and our constants), to the
 # row of the runbook's alarm table that answers them.
@@ -89,6 +97,9 @@ class Where:
     function_name: str | None = None
     alarm_topic_arn: str | None = None
     bucket: str | None = None
+    # The nightly reconciliation's: None when the stack has none (and no flag names it).
+    reconciliation_summary: str | None = None  # s3://BUCKET/RESULTS_PREFIX/latest-summary.json
+    state_machine_arn: str | None = None
 
 
 def locate(
@@ -97,8 +108,10 @@ def locate(
     outputs: Mapping[str, str],
     queue_url: str | None,
     dlq_url: str | None,
+    reconciliation_summary: str | None = None,
 ) -> Where:
-    """The stack's outputs (`constants.OUTPUT_*`), with the queue URLs given as flags winning."""
+    """The stack's outputs (`constants.OUTPUT_*`), with the queue URLs and the summary's
+    address given as flags winning."""
 
     def required(flag: str, given: str | None, output: str) -> str:
         value = given or outputs.get(output)
@@ -116,6 +129,9 @@ def locate(
         function_name=outputs.get(c.OUTPUT_FUNCTION_NAME),
         alarm_topic_arn=outputs.get(c.OUTPUT_ALARM_TOPIC_ARN),
         bucket=outputs.get(c.OUTPUT_BUCKET_NAME),
+        reconciliation_summary=reconciliation_summary
+        or outputs.get(c.OUTPUT_RECONCILE_SUMMARY_URL),
+        state_machine_arn=outputs.get(c.OUTPUT_RECONCILE_STATE_MACHINE_ARN),
     )
 
 
@@ -180,6 +196,71 @@ class DatabaseState:
 
 
 @dataclass(frozen=True, slots=True)
+class LastRun:
+    """The last reconciliation's summary (ops/reconcile_lambda.py `RunSummary.as_dict`)."""
+
+    finished: datetime  # when its summary was written: the run's end
+    inventory: str  # the report's manifest.json, s3://...
+    report_time: datetime  # what the report says is S3 as of then
+    fix: bool
+    rows_checked: int
+    drifted: int
+    fixed: int
+    missing_object: int
+    newer_than_report: int
+    batches_failed: int
+    batches_pending: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationState:
+    summary_url: str | None  # None: the stack has no reconciliation
+    last: LastRun | None  # None: no summary yet, or it could not be read (`error`)
+    age_s: int | None  # the last run's end, seconds ago
+    max_age_s: int
+    error: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.summary_url is not None
+
+    @property
+    def stale(self) -> bool:
+        return self.age_s is not None and self.age_s > self.max_age_s
+
+
+class SummaryError(ValueError):
+    """The object at the summary's address is not a reconciliation's summary."""
+
+
+def parse_summary(raw: bytes, *, finished: datetime) -> LastRun:
+    """Raises SummaryError (one line) for anything but a reconciliation's summary."""
+    try:
+        document = json.loads(raw)
+        if not isinstance(document, dict) or document.get("type") != "reconciliation":
+            raise SummaryError("not a reconciliation summary (no type: reconciliation)")
+        return LastRun(
+            finished=finished,
+            inventory=str(document["inventory"]),
+            report_time=datetime.fromisoformat(str(document["report_time"])),
+            fix=bool(document["fix"]),
+            rows_checked=int(document["rows_checked"]),
+            drifted=int(document["drifted"]),
+            fixed=int(document["fixed"]),
+            missing_object=int(document["missing_object"]),
+            newer_than_report=int(document["newer_than_report"]),
+            batches_failed=int(document["batches_failed"]),
+            batches_pending=int(document["batches_pending"]),
+            complete=bool(document["complete"]),
+        )
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, SummaryError):
+            raise
+        raise SummaryError(f"not a reconciliation summary: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     kind: str  # stable, snake_case: dlq_invalid, queue_backlog_old, alarm, ...
     summary: str
@@ -194,6 +275,7 @@ class Status:
     dead_letters: DeadLetters
     alarms: Alarms
     database: DatabaseState
+    reconciliation: ReconciliationState
     max_age_s: int
     problems: tuple[Problem, ...]
     not_checked: tuple[str, ...]  # what this run could not judge, so "all clear" is not claimed
@@ -203,12 +285,33 @@ class Status:
         return bool(self.problems)
 
     @property
-    def reconciliation(self) -> str:
-        """No stack reconciles its rows with S3 yet: say so, and what to run instead."""
-        bucket = self.where.bucket or "BUCKET"
+    def reconciliation_note(self) -> str:
+        """The reconciliation in one line: its last run, or why there is none to show."""
+        state = self.reconciliation
+        if state.summary_url is None:
+            bucket = self.where.bucket or "BUCKET"
+            return (
+                "not configured: no reconciliation runs for this stack;"
+                f" size-recorder check --bucket {bucket} compares the rows with S3 on demand"
+            )
+        if state.error is not None:
+            return f"not read: {state.summary_url}: {state.error}"
+        if state.last is None or state.age_s is None:
+            return f"no run has finished yet (no {state.summary_url})"
+        last = state.last
+        verdict = (
+            f"stale: older than {_duration(state.max_age_s)}"
+            if state.stale
+            else "complete"
+            if last.complete
+            else "incomplete"
+        )
         return (
-            "not configured: no reconciliation runs for this stack;"
-            f" size-recorder check --bucket {bucket} compares the rows with S3 on demand"
+            f"last run ended {_utc(last.finished)} ({_duration(state.age_s)} ago; {verdict}),"
+            f" report of {_utc(last.report_time)}: {last.rows_checked:,} rows checked,"
+            f" {last.drifted:,} drifted, {last.fixed:,} fixed, {last.missing_object:,} missing"
+            f" object, {last.newer_than_report:,} newer than the report;"
+            f" {last.batches_failed + last.batches_pending:,} batch(es) failed or not run"
         )
 
 
@@ -219,9 +322,11 @@ def status(
     cloudwatch_client: Any,
     settings: Settings | None,
     rows: RowLookup | None,
+    s3_client: Any = None,
     alarm_prefix: str | None = None,
     peek: int = 100,
     max_age_s: int = 900,
+    reconciliation_max_age_s: int = DEFAULT_RECONCILIATION_MAX_AGE_S,
     now: datetime,
     on_peek: Callable[[int], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -230,7 +335,8 @@ def status(
     shell's recorder settings and a lookup on their database) or not at all (only AWS is read).
 
     Without `alarm_prefix`, a stack's alarms are found by its name: CloudFormation names the
-    alarms it creates `<stack>-<logical id>-<suffix>`. Raises `StatusError` when the queues are
+    alarms it creates `<stack>-<logical id>-<suffix>`. `s3_client` reads the reconciliation's
+    summary when `where` names one. Raises `StatusError` when the queues are
     not a queue and its DLQ, and `ConfigError` when a configured table or column cannot work.
     """
     if (settings is None) != (rows is None):
@@ -251,7 +357,20 @@ def status(
     )
     prefix = alarm_prefix or (f"{where.stack}-" if where.stack else None)
     alarms = Alarms(prefix, _alarms(cloudwatch_client, prefix, where.alarm_topic_arn))
-    found = _Found(where, settings, queue, dead_letter_queue, dead, alarms, database, max_age_s)
+    reconciliation = _reconciliation(
+        s3_client, where.reconciliation_summary, max_age_s=reconciliation_max_age_s, now=now
+    )
+    found = _Found(
+        where,
+        settings,
+        queue,
+        dead_letter_queue,
+        dead,
+        alarms,
+        database,
+        reconciliation,
+        max_age_s,
+    )
     return Status(
         where=where,
         queue=queue,
@@ -259,6 +378,7 @@ def status(
         dead_letters=dead,
         alarms=alarms,
         database=database,
+        reconciliation=reconciliation,
         max_age_s=max_age_s,
         problems=tuple(found.problems()),
         not_checked=tuple(found.not_checked()),
@@ -309,6 +429,35 @@ def _database(rows: RowLookup | None) -> DatabaseState:
     except StoreError as exc:
         return DatabaseState(checked=True, error=str(exc))
     return DatabaseState(checked=True)
+
+
+def _reconciliation(
+    client: Any, url: str | None, *, max_age_s: int, now: datetime
+) -> ReconciliationState:
+    """The last summary at `url`; an unreadable one is a finding, not a stop (status goes on
+    to say what it could read). Raises StatusError for a `url` that is no s3:// address."""
+    if url is None:
+        return ReconciliationState(None, None, None, max_age_s)
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket or not key:
+        raise StatusError(f"{url!r} is not an s3://BUCKET/KEY address of a summary")
+    if client is None:
+        raise ValueError("a reconciliation summary to read needs an S3 client")
+    try:
+        stored = s3.read_if_present(client, bucket=bucket, key=key)
+        if stored is None:
+            return ReconciliationState(url, None, None, max_age_s)
+        last = parse_summary(stored.body, finished=stored.last_modified)
+    except SummaryError as exc:
+        return ReconciliationState(url, None, None, max_age_s, error=str(exc))
+    except Exception as exc:  # botocore's errors: no access, no such bucket, the network
+        return ReconciliationState(url, None, None, max_age_s, error=_one_line(exc))
+    age = max(0, int((now - last.finished).total_seconds()))
+    return ReconciliationState(url, last, age, max_age_s)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +610,7 @@ class _Found:
     dead: DeadLetters
     alarms: Alarms
     database: DatabaseState
+    reconciliation: ReconciliationState
     max_age_s: int
 
     def problems(self) -> Iterable[Problem]:
@@ -482,6 +632,7 @@ class _Found:
         for alarm in self.alarms.alarms:
             if alarm.state == "ALARM":
                 yield self._alarm(alarm)
+        yield from self._reconciliation_problems()
 
     def not_checked(self) -> Iterable[str]:
         if self.alarms.name_prefix is None:
@@ -499,6 +650,50 @@ class _Found:
                     f" ApproximateAgeOfOldestMessage datapoint in the last"
                     f" {int(AGE_WINDOW.total_seconds() // 60)} minutes"
                 )
+        reconciliation = self.reconciliation
+        if reconciliation.error is not None:
+            yield (
+                f"the reconciliation's last run: {reconciliation.summary_url} could not be read"
+                f" ({reconciliation.error}); this shell needs s3:GetObject on it"
+            )
+        elif reconciliation.configured and reconciliation.last is None:
+            yield (
+                f"the reconciliation's last run: no summary at {reconciliation.summary_url} yet;"
+                " none has finished since the deploy (S3 Inventory's first report can take 48"
+                " hours)"
+            )
+
+    def _reconciliation_problems(self) -> Iterable[Problem]:
+        state, last = self.reconciliation, self.reconciliation.last
+        if last is None or state.age_s is None:
+            return
+        check = f"size-recorder check --inventory {shlex.quote(last.inventory)}" + (
+            " --fix" if last.fix else ""
+        )
+        if state.stale:
+            machine = shlex.quote(self.where.state_machine_arn or "STATE_MACHINE_ARN")
+            yield Problem(
+                "reconciliation_stale",
+                f"the reconciliation's last run ended {_duration(state.age_s)} ago"
+                f" ({_utc(last.finished)}), more than {_duration(state.max_age_s)}: no run has"
+                " finished since",
+                f"see the runs that did not finish: aws stepfunctions list-executions"
+                f" --state-machine-arn {machine} --max-results 5; no run at all: is S3 Inventory"
+                " still writing reports (its configuration, the destination's EventBridge"
+                " setting)? Meanwhile, from a shell: size-recorder check --inventory MANIFEST"
+                + (" --fix" if last.fix else "")
+                + f", MANIFEST the newest report's manifest.json (the last run read"
+                f" {last.inventory})",
+            )
+        unfinished = last.batches_failed + last.batches_pending
+        if unfinished:
+            yield Problem(
+                "reconciliation_batches_failed",
+                f"{unfinished:,} batch(es) of the reconciliation's last run failed or never ran:"
+                " their rows were not checked",
+                f"read the summary's failures (aws s3 cp {shlex.quote(state.summary_url or '')}"
+                f" -), fix their cause, then: {check}",
+            )
 
     def _dead_letter_problems(self) -> Iterable[Problem]:
         dlq = shlex.quote(self.where.dlq_url)
@@ -600,3 +795,13 @@ class _Found:
 
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _duration(seconds: int) -> str:
+    """`3 d 4 h`, `5 h 2 min`, `7 min`: an age at a glance."""
+    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
