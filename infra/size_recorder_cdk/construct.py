@@ -17,24 +17,19 @@ from aws_cdk import (
     Acknowledgment,
     Annotations,
     ArnFormat,
-    Aws,
     CfnResource,
     Duration,
     RemovalPolicy,
-    Resource,
     Stack,
-    Tokenization,
     Validations,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -45,8 +40,18 @@ from constructs import Construct, IConstruct
 
 from size_recorder import constants as c
 from size_recorder_cdk import overrides
+from size_recorder_cdk.alarms import topic_alarms
 from size_recorder_cdk.bundling import RUNTIME, function_code
+from size_recorder_cdk.database_access import database_environment, grant_database
 from size_recorder_cdk.errors import Problem, SizeRecorderConfigError
+from size_recorder_cdk.function_parts import (
+    VPC_ACCESS_POLICY,
+    VPC_ACCESS_WHY,
+    allow_vpc_networking,
+    function_role,
+    retained_log_group,
+)
+from size_recorder_cdk.hardening import HARDENED_BUCKET, hardened_bucket
 from size_recorder_cdk.props import (
     EventSource,
     RecorderTarget,
@@ -63,7 +68,6 @@ if typing.TYPE_CHECKING:
     from size_recorder_cdk.reconcile import Reconciliation
 
 BASIC_EXECUTION_POLICY: Final = "service-role/AWSLambdaBasicExecutionRole"
-VPC_ACCESS_POLICY: Final = "service-role/AWSLambdaVPCAccessExecutionRole"
 NOTIFICATIONS_HANDLER_ID: Final = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 HANDLER_LOG_GROUP_ID: Final = NOTIFICATIONS_HANDLER_ID + "LogGroup"
 LIVE_ALIAS: Final = "live"
@@ -84,17 +88,6 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-def _hardened_bucket(scope: Construct, id: str, **keywords: Any) -> s3.Bucket:
-    """Encrypted, private, TLS only. SSE-S3 because server access logs cannot be delivered to
-    a KMS-encrypted bucket, and the data bucket's objects are the app's own uploads."""
-    return s3.Bucket(scope, id, **{**_HARDENED, **keywords})
-
-
-_HARDENED: Final[Mapping[str, Any]] = {
-    "encryption": s3.BucketEncryption.S3_MANAGED,
-    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-    "enforce_ssl": True,
-}
 # SQS-managed SSE: S3 cannot send to a queue under the AWS-managed `alias/aws/sqs` key.
 _SECURE_QUEUE: Final[Mapping[str, Any]] = {
     "encryption": sqs.QueueEncryption.SQS_MANAGED,
@@ -110,7 +103,7 @@ class RecorderBucket(Construct):
         chosen = props.bucket_props or {}
         self.access_log_bucket: s3.Bucket | None = None
         if chosen.get("server_access_logs_bucket") is None:
-            self.access_log_bucket = _hardened_bucket(
+            self.access_log_bucket = hardened_bucket(
                 self, "AccessLogs", object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
             )
         lifecycle = list(chosen.get("lifecycle_rules") or ())
@@ -127,7 +120,7 @@ class RecorderBucket(Construct):
             "Bucket",
             **overrides.merged(
                 {
-                    **_HARDENED,
+                    **HARDENED_BUCKET,
                     # Every write of a key is its own version and its own event, so concurrent
                     # overwrites each reach the recorder, which keeps the newest by sequencer.
                     "versioned": True,
@@ -187,27 +180,23 @@ class RecorderFunction(Construct):
         self, scope: Construct, id: str, *, props: SizeRecorderProps, queue: sqs.IQueue
     ) -> None:
         super().__init__(scope, id)
-        self.log_group = logs.LogGroup(self, "LogGroup")
-        # RetentionDays names periods ("ONE_MONTH"); the setting is a number of days.
-        cfn_log_group = typing.cast(logs.CfnLogGroup, self.log_group.node.default_child)
-        cfn_log_group.retention_in_days = props.log_retention_days
-        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: write access
-        # to this one log group only.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="size-recorder function: consume its queue, log in to the database",
+        self.log_group = retained_log_group(
+            self, "LogGroup", retention_days=props.log_retention_days
         )
-        self.log_group.grant_write(self.role)
+        self.role = function_role(
+            self,
+            description="size-recorder function: consume its queue, log in to the database",
+            log_group=self.log_group,
+        )
         if props.vpc is not None:
-            self._allow_vpc_networking()
+            allow_vpc_networking(self.role)
+            acknowledge(self.role, managed_policy_finding(VPC_ACCESS_POLICY), VPC_ACCESS_WHY)
 
         chosen = props.function_props or {}
         environment = {
             **(chosen.get("environment") or {}),
             **function_environment(props, to_json=Stack.of(self).to_json_string),
-            **_database_environment(props),
+            **database_environment(props),
         }
         self.function = lambda_.Function(
             self,
@@ -239,7 +228,7 @@ class RecorderFunction(Construct):
             " are fetched for exactly this Python version, so the runtime and the bundling must"
             " move together, deliberately, in one change (see bundling.py).",
         )
-        _grant_database(props, self.function)
+        grant_database(props, self.function)
         # What the queue invokes: the function itself, or with SnapStart the alias of its
         # published version (SnapStart never applies to $LATEST).
         self.alias: lambda_.Alias | None = None
@@ -270,19 +259,6 @@ class RecorderFunction(Construct):
         self.endpoints: list[ec2.InterfaceVpcEndpoint] = []
         if props.vpc is not None and props.vpc_endpoints:
             self._endpoints(props)
-
-    def _allow_vpc_networking(self) -> None:
-        # Creating and deleting ENIs needs EC2 actions that cannot be scoped to a resource.
-        self.role.add_managed_policy(
-            iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)
-        )
-        acknowledge(
-            self.role,
-            managed_policy_finding(VPC_ACCESS_POLICY),
-            "Lambda needs ec2:CreateNetworkInterface/DescribeNetworkInterfaces/"
-            "DeleteNetworkInterface on * to place the function in the VPC; these actions do not"
-            " support resource-level scoping, and AWS maintains this policy for exactly that.",
-        )
 
     def _endpoints(self, props: SizeRecorderProps) -> None:
         """Private subnets without NAT still reach SQS (ChangeMessageVisibility) and Secrets
@@ -337,68 +313,6 @@ class RecorderFunction(Construct):
                     open=False,
                 )
             )
-
-
-def _database_environment(props: SizeRecorderProps) -> dict[str, str]:
-    """The variables that tell the recorder how to log in: the secret's ARN or the IAM user,
-    and the address variables that are set (with IAM auth, from the database object)."""
-    if props.database_secret is not None:
-        credentials = {c.ENV_DB_SECRET_ARN: props.database_secret.secret_arn}
-        host, port, name = props.database_host, None, props.database_name
-    else:
-        assert props.database_user is not None  # validate() guarantees it
-        credentials = {c.ENV_DB_IAM_USER: props.database_user}
-        host, port = _iam_endpoint(props)
-        name = props.database_name or c.DEFAULT_DB_NAME
-        if props.database_host is not None:
-            host = props.database_host
-    if props.database_port is not None:
-        port = Tokenization.stringify_number(props.database_port)
-    address = {c.ENV_DB_HOST: host, c.ENV_DB_PORT: port, c.ENV_DB_NAME: name}
-    return {**credentials, **{k: v for k, v in address.items() if v is not None}}
-
-
-def _grant_database(props: SizeRecorderProps, function: lambda_.Function) -> None:
-    """Let `function` log in as `_database_environment` tells it to (the recorder's, and the
-    reconciliation's batches)."""
-    database = props.iam_database
-    if database is not None:
-        assert props.database_user is not None  # validate() guarantees it
-        # rds-db:connect on this user of this database (its resource id in the ARN).
-        database.grant_connect(function, props.database_user)
-        return
-    secret = props.database_secret
-    assert secret is not None  # validate() guarantees one of the two
-    secret.grant_read(function)
-    key = secret.encryption_key
-    if key is not None and not Resource.is_owned_resource(key):
-        # CDK's grant_read drops the decrypt grant for a key it does not own (measured with
-        # aws-cdk-lib 2.275: no kms statement at all), so state it: decrypt only on behalf
-        # of Secrets Manager, never directly.
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{Aws.REGION}.{Aws.URL_SUFFIX}"
-                    }
-                },
-            )
-        )
-
-
-def _iam_endpoint(props: SizeRecorderProps) -> tuple[str, str | None]:
-    """(host, port) of the instance, cluster or proxy that IAM auth logs in to."""
-    if props.database_instance is not None:
-        instance = props.database_instance
-        return instance.db_instance_endpoint_address, instance.db_instance_endpoint_port
-    if props.database_cluster is not None:
-        endpoint = props.database_cluster.cluster_endpoint
-        return endpoint.hostname, Tokenization.stringify_number(endpoint.port)
-    assert props.database_proxy is not None  # validate() guarantees one of the three
-    # RDS Proxy for PostgreSQL listens on 5432, the recorder's default port: leave it unset.
-    return props.database_proxy.endpoint, None
 
 
 def _snap_start(props: SizeRecorderProps) -> dict[str, Any]:
@@ -503,22 +417,12 @@ class RecorderAlarms(Construct):
                 "Malformed S3 events or events without a size reached the size-recorder.",
             ),
         )
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
-        action = cw_actions.SnsAction(self.alarm_topic)
-        for name, metric, threshold, description in specs:
-            alarm = cloudwatch.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
-            self.alarms[name] = alarm
+        self.alarms = topic_alarms(
+            self,
+            specs,
+            topic=self.alarm_topic,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
         self.dashboard.add_widgets(
@@ -896,9 +800,9 @@ class SizeRecorder(Construct):
         )
         if stack.node.try_find_child(HANDLER_LOG_GROUP_ID) is not None:
             return
-        log_group = logs.LogGroup(stack, HANDLER_LOG_GROUP_ID)
-        cfn_log_group = typing.cast(logs.CfnLogGroup, log_group.node.default_child)
-        cfn_log_group.retention_in_days = self.props.log_retention_days
+        log_group = retained_log_group(
+            stack, HANDLER_LOG_GROUP_ID, retention_days=self.props.log_retention_days
+        )
         function = typing.cast(CfnResource, handler.node.find_child("Resource"))
         function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
 

@@ -35,31 +35,35 @@ from typing import Any, Final
 
 from aws_cdk import Annotations, Duration, Resource, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct, IConstruct
 
 from size_recorder import constants as c
+from size_recorder_cdk.alarms import topic_alarms
 from size_recorder_cdk.bundling import RUNTIME, function_code
 from size_recorder_cdk.construct import (
     OBJECT_CREATED,
-    VPC_ACCESS_POLICY,
     SizeRecorder,
-    _database_environment,
-    _grant_database,
-    _hardened_bucket,
     acknowledge,
     key_matchers,
     managed_policy_finding,
 )
+from size_recorder_cdk.database_access import database_environment, grant_database
 from size_recorder_cdk.errors import Checks, Problem, SizeRecorderConfigError
+from size_recorder_cdk.function_parts import (
+    VPC_ACCESS_POLICY,
+    VPC_ACCESS_WHY,
+    allow_vpc_networking,
+    function_role,
+    retained_log_group,
+)
+from size_recorder_cdk.hardening import hardened_bucket
 from size_recorder_cdk.props import (
     _PLAIN_PREFIX,
     SizeRecorderProps,
@@ -315,10 +319,9 @@ class Reconciliation(Construct):
             {reports_objects: reports_why, results_objects: results_why},
         )
 
-        self.log_group = logs.LogGroup(self, "StateMachineLogs")
-        typing.cast(
-            logs.CfnLogGroup, self.log_group.node.default_child
-        ).retention_in_days = recorded.log_retention_days
+        self.log_group = retained_log_group(
+            self, "StateMachineLogs", retention_days=recorded.log_retention_days
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -372,7 +375,7 @@ class Reconciliation(Construct):
         logs beside the recorder bucket's."""
         chosen = recorder.props.bucket_props or {}
         logs_bucket = recorder.access_log_bucket or chosen.get("server_access_logs_bucket")
-        return _hardened_bucket(
+        return hardened_bucket(
             self,
             "Inventory",
             event_bridge_enabled=True,
@@ -420,21 +423,14 @@ class Reconciliation(Construct):
         subnets and security groups, and the same credentials."""
         recorded = recorder.props
         scope = Construct(self, id)
-        log_group = logs.LogGroup(scope, "LogGroup")
-        typing.cast(
-            logs.CfnLogGroup, log_group.node.default_child
-        ).retention_in_days = recorded.log_retention_days
-        role = iam.Role(
-            scope,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=description,
+        log_group = retained_log_group(
+            scope, "LogGroup", retention_days=recorded.log_retention_days
         )
-        log_group.grant_write(role)
+        role = function_role(scope, description=description, log_group=log_group)
         environment = function_environment(recorded, to_json=Stack.of(self).to_json_string)
         network: dict[str, Any] = {}
         if database:
-            environment |= _database_environment(recorded)
+            environment |= database_environment(recorded)
             if recorded.vpc is not None:
                 network = {
                     "vpc": recorded.vpc,
@@ -442,16 +438,8 @@ class Reconciliation(Construct):
                     # The recorder's groups: whatever lets it reach the database lets this too.
                     "security_groups": recorder.function.connections.security_groups,
                 }
-                role.add_managed_policy(
-                    iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)
-                )
-                acknowledge(
-                    role,
-                    managed_policy_finding(VPC_ACCESS_POLICY),
-                    "Lambda needs ec2:CreateNetworkInterface/DescribeNetworkInterfaces/"
-                    "DeleteNetworkInterface on * to place the function in the VPC; these actions"
-                    " support no resource-level scoping, and AWS maintains this policy for it.",
-                )
+                allow_vpc_networking(role)
+                acknowledge(role, managed_policy_finding(VPC_ACCESS_POLICY), VPC_ACCESS_WHY)
         function = lambda_.Function(
             scope,
             "Function",
@@ -474,7 +462,7 @@ class Reconciliation(Construct):
             " compiled wheels (psycopg-binary) are fetched for exactly this Python version.",
         )
         if database:
-            _grant_database(recorded, function)
+            grant_database(recorded, function)
         return function
 
     def _allow(self, function: lambda_.Function, actions: list[str], resource: str) -> None:
@@ -619,23 +607,12 @@ class Reconciliation(Construct):
                 " that could not be read, or the run timed out): see its execution.",
             ),
         )
-        action = cw_actions.SnsAction(recorder.alarm_topic)
-        alarms: dict[str, cloudwatch.Alarm] = {}
-        for name, metric, threshold, description in specs:
-            alarm = cloudwatch.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
-                alarm_description=description,
-            )
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
-            alarms[name] = alarm
-        return alarms
+        return topic_alarms(
+            self,
+            specs,
+            topic=recorder.alarm_topic,
+            treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+        )
 
 
 # --- CDK's dataset grants, scoped to the prefixes ---------------------------------------------
