@@ -41,7 +41,13 @@ from urllib.parse import quote_plus
 
 from benchmarks.backfill import _seed as seed_listing
 from benchmarks.context import QUICK, Bench
-from benchmarks.environment import KEY_PREFIX, NAME_DIGITS, Documents, object_name
+from benchmarks.environment import (
+    KEY_PREFIX,
+    NAME_DIGITS,
+    Documents,
+    create_unindexed_table,
+    object_name,
+)
 from benchmarks.report import Row
 
 FIGURE = "inventory"
@@ -296,15 +302,7 @@ def _sized_table(url: str, sizes: InventorySizes) -> Iterator[Documents]:
 
     table = Documents(url=url, schema=f"bench_{uuid.uuid4().hex[:10]}", rows=sizes.objects)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {table.schema}")
-        conn.execute(
-            f"CREATE TABLE {table.qualified} ("
-            " id bigserial PRIMARY KEY,"
-            " title varchar(200) NOT NULL DEFAULT '',"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer text)"
-        )
+        create_unindexed_table(conn, table)
         conn.execute(
             f"INSERT INTO {table.qualified} (file, size_bytes)"
             " SELECT 'uploads/doc-' || lpad(i::text, %(digits)s, '0') || '.pdf',"
