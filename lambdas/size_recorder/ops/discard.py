@@ -43,6 +43,7 @@ from size_recorder.core.events import ObjectChange, ObjectCreated, ObjectRemoved
 # the DLQ.
 from size_recorder.ops.dlq import (
     NotADeadLetterQueue,
+    Progress,
     Reading,
     dead_letter_sources,
     invalid_reason,
@@ -228,12 +229,6 @@ class Selected:
 
 
 @dataclass(frozen=True, slots=True)
-class DiscardProgress:
-    done: int
-    total: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class DiscardResult:
     dry_run: bool
     archive: Path | None  # None on a dry run
@@ -292,7 +287,7 @@ def discard_dlq(
     batch_size: int = sqs.SQS_BATCH_LIMIT,
     wait_seconds: int = 1,
     should_stop: Callable[[], bool] = lambda: False,
-    on_progress: Callable[[DiscardProgress], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> DiscardResult:
     """Archive, then delete, the messages in the DLQ at `dlq_url` that `selection` matches.
 
@@ -335,7 +330,7 @@ def discard_dlq(
         wait_seconds=wait_seconds,
         # The archive failing stops the run: nothing more may be deleted without its copy.
         should_stop=lambda: should_stop() or state.archive_error is not None,
-        on_progress=lambda: progress(DiscardProgress(reading.received, total)),
+        on_progress=lambda: progress(Progress(reading.received, total)),
     )
     return DiscardResult(
         dry_run=archive is None,

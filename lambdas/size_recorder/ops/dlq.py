@@ -4,6 +4,7 @@
   the run (so one run never takes the same message twice, nor mistakes a message it already
   holds for the end of the queue), and makes whatever the caller did not delete visible again
   when the run ends, however it ends, so the DLQ and its alarm look as they did before.
+- `Progress` is what a run over the DLQ reports after each batch.
 - `dead_letter_sources` refuses a source queue passed as the DLQ: every receive from it would
   count towards its messages' maxReceiveCount and push them into the real DLQ.
 - `parse`, `invalid_reason` and `routing_setting` say what the core would make of a message
@@ -28,6 +29,15 @@ HOLD_S = 900
 
 class NotADeadLetterQueue(Exception):
     """The URL given as the DLQ is a source queue; the message names its DLQ."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported after each batch (or task poll) so a caller can draw a progress bar: messages
+    done of `total` (None: not known)."""
+
+    done: int
+    total: int | None
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from size_recorder.core.events import Invalid, ObjectCreated, ParsedEntry
 from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.dlq import (
     NotADeadLetterQueue,
+    Progress,
     Reading,
     dead_letter_sources,
     invalid_reason,
@@ -47,6 +48,9 @@ from size_recorder.ops.dlq import (
     read_held,
     routing_setting,
 )
+
+# Replay's name for the progress every run over the DLQ reports.
+ReplayProgress = Progress
 
 # Records counted by what happened (or would happen) to them: the core's outcomes, plus these.
 ROUTED_NOWHERE = "routed nowhere"  # skipped only because this configuration has no target
@@ -60,14 +64,6 @@ class ReplayMode(StrEnum):
 
 class ReplayError(Exception):
     """The replay cannot start: the queue is not a DLQ, or no single source queue to redrive to."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayProgress:
-    """Reported after each batch (or task poll) so a caller can draw a progress bar."""
-
-    done: int
-    total: int | None
 
 
 @dataclass(frozen=True, slots=True)
