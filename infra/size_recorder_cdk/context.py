@@ -116,6 +116,11 @@ class ContextSettings:
     errors_alarm_threshold: int = 1
     throttles_alarm_threshold: int = 1
 
+    # Nightly reconciliation from S3 Inventory (a new bucket gets its inventory configured; an
+    # existing one names the bucket its own inventory configuration writes to).
+    reconcile: bool = False
+    inventory_destination_bucket_name: str | None = None
+
 
 def context_key(name: str) -> str:
     """The context key of a setting: `batch_size` → `size-recorder:batchSize`."""
@@ -149,6 +154,7 @@ PROP_OF_SETTING: Final = {
     "subnet_ids": "vpc_subnets",
     "security_group_ids": "security_groups",
     "alarm_topic_arn": "alarm_topic",
+    "inventory_destination_bucket_name": "inventory_destination",
 }
 _SETTING_OF_PROP: Final = {
     prop: next(setting for setting, p in PROP_OF_SETTING.items() if p == prop)
@@ -240,6 +246,7 @@ _ENDPOINT_PEER = re.compile(rf"{_CIDR}|{_SECURITY_GROUP_ID.pattern}")
 # (setting, pattern, what it must be): checked wherever the setting is set.
 _FORMATS: Final = (
     ("existing_bucket_name", _BUCKET_NAME, "an S3 bucket name"),
+    ("inventory_destination_bucket_name", _BUCKET_NAME, "an S3 bucket name"),
     ("db_secret_arn", _SECRET_ARN, "a complete secret ARN (ending in -XXXXXX)"),
     ("db_secret_kms_key_arn", _KMS_KEY_ARN, "a KMS key ARN"),
     ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
@@ -274,6 +281,17 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
     s = settings
     _check_network(checks, s)
     _check_iam_database(checks, s)
+    # The construct checks this too, once built; here the message names the context keys.
+    checks.need(
+        not s.reconcile
+        or s.existing_bucket_name is None
+        or bool(s.inventory_destination_bucket_name),
+        "inventory_destination_bucket_name",
+        "existing_bucket_name",
+        "reconcile",
+        why="reconciling an existing bucket needs the bucket its S3 Inventory configuration"
+        " writes reports to (prefix `inventory`)",
+    )
     checks.need(
         s.architecture in ARCHITECTURES,
         "architecture",
@@ -321,6 +339,12 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
         if s.alarm_topic_arn is None or "alarm_topic_arn" in flagged
         else sns.Topic.from_topic_arn(imported, "AlarmTopic", s.alarm_topic_arn),
         "event_source": None if "event_source" in flagged else s.event_source,
+        "inventory_destination": None
+        if s.inventory_destination_bucket_name is None
+        or "inventory_destination_bucket_name" in flagged
+        else s3.Bucket.from_bucket_name(
+            imported, "InventoryDestination", s.inventory_destination_bucket_name
+        ),
     }
     if "architecture" not in flagged:
         kwargs["architecture"] = ARCHITECTURES[s.architecture]

@@ -26,7 +26,7 @@ class SizeRecorderStack(Stack):
         super().__init__(scope, id, **kwargs)
         props = recorder_props(self, settings or settings_from_context(self.node))
         self.recorder = SizeRecorder(self, "SizeRecorder", **props)
-        # Exactly what operators and `size-recorder replay --dlq-url ...` need.
+        # Exactly what operators, `size-recorder replay --dlq-url ...` and `status` need.
         for name, value, description in (
             (
                 c.OUTPUT_BUCKET_NAME,
@@ -44,6 +44,29 @@ class SizeRecorderStack(Stack):
                 c.OUTPUT_ALARM_TOPIC_ARN,
                 self.recorder.alarm_topic.topic_arn,
                 "SNS topic the alarms publish to",
+            ),
+        ):
+            CfnOutput(self, name, value=value, description=description)
+        reconciliation = self.recorder.reconciliation
+        if reconciliation is None:
+            return
+        destination = reconciliation.inventory_destination.bucket_name
+        summary = f"s3://{destination}/{reconciliation.results_prefix}/{c.RECONCILE_LATEST_NAME}"
+        for name, value, description in (
+            (
+                c.OUTPUT_RECONCILE_STATE_MACHINE_ARN,
+                reconciliation.state_machine.state_machine_arn,
+                "Nightly reconciliation: aws stepfunctions list-executions --state-machine-arn",
+            ),
+            (
+                c.OUTPUT_INVENTORY_DESTINATION,
+                destination,
+                "Bucket S3 Inventory writes the reports and the reconciliation its results to",
+            ),
+            (
+                c.OUTPUT_RECONCILE_SUMMARY_URL,
+                summary,
+                "The last reconciliation's summary: size-recorder status reads it",
             ),
         ):
             CfnOutput(self, name, value=value, description=description)

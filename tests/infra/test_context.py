@@ -128,6 +128,22 @@ def test_context_names_and_ids_become_imported_objects(app: App) -> None:
     assert found["event_source"] is None  # the construct picks: EventBridge for this bucket
 
 
+def test_context_reconcile_imports_the_inventory_destination_by_its_name(app: App) -> None:
+    found = props(
+        app,
+        reconcile="true",
+        existing_bucket_name="acme-django-media",
+        inventory_destination_bucket_name="acme-inventory",
+    )
+    assert found["reconcile"] is True
+    assert found["inventory_destination"].bucket_name == "acme-inventory"
+
+
+def test_context_reconcile_is_off_and_names_no_destination_by_default(app: App) -> None:
+    found = props(app)
+    assert (found["reconcile"], found["inventory_destination"]) == (False, None)
+
+
 def test_context_targets_accepts_a_json_list_or_its_text(app: App) -> None:
     targets = [{"prefix": "media/", "table": "documents_document"}]
     as_list = props(app, table="", targets=targets)
@@ -297,6 +313,26 @@ def test_context_endpoint_peers_mix_cidrs_and_security_groups(app: App) -> None:
         pytest.param({"architecture": "arm"}, ["architecture"], id="architecture"),
         pytest.param({"log_retention_days": 10}, ["logRetentionDays"], id="log-retention"),
         pytest.param({"event_source": "sqs"}, ["eventSource"], id="event-source-unknown"),
+        pytest.param(
+            {"reconcile": "true", "existing_bucket_name": "media"},
+            ["inventoryDestinationBucketName", "existingBucketName", "reconcile"],
+            id="reconcile-existing-bucket-no-destination",
+        ),
+        pytest.param(
+            {"inventory_destination_bucket_name": "acme-inventory"},
+            ["inventoryDestinationBucketName", "reconcile"],
+            id="destination-without-reconcile",
+        ),
+        pytest.param(
+            {"reconcile": "yes"},
+            ["reconcile"],
+            id="reconcile-not-a-boolean",
+        ),
+        pytest.param(
+            {"reconcile": "true", "inventory_destination_bucket_name": "Acme_Inventory"},
+            ["inventoryDestinationBucketName"],
+            id="destination-not-a-bucket-name",
+        ),
         pytest.param(
             {"existing_bucket_name": "media", "noncurrent_version_expiration_days": 30},
             ["noncurrentVersionExpirationDays", "existingBucketName"],

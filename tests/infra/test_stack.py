@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from size_recorder import constants as c
 from size_recorder.core.config import Settings
+from size_recorder.ops.reconcile_lambda import summary_keys
 from size_recorder_cdk.construct import NOTIFICATIONS_HANDLER_ID
 from tests.infra.apps import (
     APP_SECURITY_GROUP_ID,
@@ -23,6 +25,8 @@ from tests.infra.apps import (
     TOPIC_ARN,
     VPC_CIDR,
     Synthesized,
+    app_context,
+    synthesize,
 )
 
 
@@ -483,6 +487,60 @@ def test_outputs_named_by_shared_constants(new_bucket: Synthesized) -> None:
         c.OUTPUT_FUNCTION_NAME,
         c.OUTPUT_ALARM_TOPIC_ARN,
     } <= set(outputs)
+
+
+def test_outputs_leave_out_the_reconciliation_the_stack_does_not_have(
+    new_bucket: Synthesized,
+) -> None:
+    outputs = new_bucket.template.to_json()["Outputs"]
+    assert not {
+        c.OUTPUT_RECONCILE_STATE_MACHINE_ARN,
+        c.OUTPUT_INVENTORY_DESTINATION,
+        c.OUTPUT_RECONCILE_SUMMARY_URL,
+    } & set(outputs)
+
+
+INVENTORY_BUCKET = "acme-inventory"
+
+
+@pytest.fixture(scope="module")
+def reconciled_existing_bucket() -> Synthesized:
+    """`-c reconcile=true` on an existing bucket, with its inventory's destination named."""
+    return synthesize(
+        app_context(
+            existing_bucket_name=EXISTING_BUCKET,
+            reconcile="true",
+            inventory_destination_bucket_name=INVENTORY_BUCKET,
+        )
+    )
+
+
+def test_context_reconcile_adds_the_reconciliation_and_its_outputs(
+    reconciled_existing_bucket: Synthesized,
+) -> None:
+    s = reconciled_existing_bucket
+    reconciliation = s.recorder.reconciliation
+    assert reconciliation is not None
+    outputs = s.template.to_json()["Outputs"]
+    machine = s.stack.resolve(reconciliation.state_machine.state_machine_arn)
+    assert outputs[c.OUTPUT_RECONCILE_STATE_MACHINE_ARN]["Value"] == machine
+    assert outputs[c.OUTPUT_INVENTORY_DESTINATION]["Value"] == INVENTORY_BUCKET
+    assert outputs[c.OUTPUT_RECONCILE_SUMMARY_URL]["Value"] == (
+        f"s3://{INVENTORY_BUCKET}/reconciliation/{c.RECONCILE_LATEST_NAME}"
+    )
+
+
+def test_reconciliation_summary_output_is_where_the_summary_step_writes(
+    reconciled_existing_bucket: Synthesized,
+) -> None:
+    """The output names the key `summary_keys` gives for the ResultWriter's prefix."""
+    s = reconciled_existing_bucket
+    reconciliation = s.recorder.reconciliation
+    assert reconciliation is not None
+    results_key = f"{reconciliation.results_prefix}/map-run-id/manifest.json"
+    _, latest = summary_keys(results_key)
+    url = s.template.to_json()["Outputs"][c.OUTPUT_RECONCILE_SUMMARY_URL]["Value"]
+    assert url == f"s3://{INVENTORY_BUCKET}/{latest}"
 
 
 def test_log_group_has_retention(new_bucket: Synthesized) -> None:
