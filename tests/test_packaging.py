@@ -5,8 +5,12 @@ it lacks instead of printing a traceback."""
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from packaging.requirements import Requirement
@@ -88,3 +92,68 @@ def test_console_script_without_the_cli_extra_names_it(module: str, argv: list[s
         f"size-recorder: {module} is not installed;"
         " install the cli extra: pip install 'size-recorder[cli]'"
     ]
+
+
+# --- The cdk extra at its floors (`make synth-floor`, run by `make test` after pytest) ---------
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOORS_SCRIPT = ROOT / ".ci" / "floors.py"
+
+
+def load_floors() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("floors", FLOORS_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_floor_synth_pins_each_cdk_requirement_at_the_lower_bound_pyproject_writes() -> None:
+    """What `floors.py pins` prints (what the floor venv installs) is pyproject's cdk extra, each
+    requirement at its `>=` bound, and every pin satisfies the whole requirement."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["cdk"]
+    done = subprocess.run(
+        [sys.executable, str(FLOORS_SCRIPT), "pins"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pins = {
+        canonicalize_name(Requirement(pin).name): Requirement(pin) for pin in done.stdout.split()
+    }
+    assert sorted(pins) == sorted(canonicalize_name(Requirement(line).name) for line in declared)
+    for line in map(Requirement, declared):
+        (pin,) = pins[canonicalize_name(line.name)].specifier
+        assert pin.operator == "=="
+        assert f">={pin.version}" in [str(spec) for spec in line.specifier], line
+        assert line.specifier.contains(pin.version), line
+
+
+def test_floor_venv_installs_what_floors_py_prints_and_nothing_written_in_the_makefile() -> None:
+    """The Makefile's floor venv takes its pins from `floors.py pins` and spells no version of
+    its own, so raising a floor in pyproject.toml is the whole change."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", ".venv-floor/.installed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    recipe = done.stdout[done.stdout.index(".ci/floors.py pins") :]
+    installs = [line for line in recipe.splitlines() if "pip install" in line]
+    assert [line for line in installs if line.endswith("$pins && \\")], installs
+    assert "==" not in recipe
+
+
+def test_floor_pins_refuse_a_cdk_requirement_without_a_lower_bound(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\noptional-dependencies = { cdk = ["aws-cdk-lib>=2.269,<3", "cdk-nag<4"] }\n'
+    )
+    with pytest.raises(SystemExit, match="'cdk-nag<4' in the 'cdk' extra needs exactly one '>='"):
+        load_floors().floor_pins(pyproject)
