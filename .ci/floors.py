@@ -27,12 +27,14 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA = "cdk"
-# The two settings cdk.json leaves empty (see docs/deploy.md, "Synth and deploy").
-REQUIRED = {
+# The two settings cdk.json leaves empty (see docs/deploy.md, "Synth and deploy"), and the
+# nightly reconciliation on, so the one synth builds its Step Functions state machine too.
+SETTINGS = {
     "size-recorder:table": "public.documents_document",
     "size-recorder:dbSecretArn": (
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/documents-db-AbCdEf"
     ),
+    "size-recorder:reconcile": True,
 }
 
 
@@ -53,7 +55,7 @@ def floor_pins(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
 
 def app_environment(outdir: str) -> dict[str, str]:
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
-    context.update(REQUIRED)
+    context.update(SETTINGS)
     context["aws:cdk:bundling-stacks"] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env.update(
