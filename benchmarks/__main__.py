@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import FIGURES, run_benchmarks
+from benchmarks import DEFAULT_FIGURES, FIGURES, OPT_IN, run_benchmarks
 from benchmarks.context import FULL, QUICK
 from benchmarks.environment import isolate_aws
 from benchmarks.report import markdown, print_table, write_json
@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         action="append",
         choices=sorted(FIGURES),
-        help="run only this figure (repeatable); default: all",
+        help="run only this figure (repeatable); default: all but"
+        f" {', '.join(sorted(OPT_IN))}, which run only when named",
     )
     parser.add_argument(
         "--json",
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     isolate_aws()
     rows = run_benchmarks(
-        sizes, only=args.only or sorted(FIGURES), build_asset=not args.no_asset, progress=True
+        sizes, only=args.only or DEFAULT_FIGURES, build_asset=not args.no_asset, progress=True
     )
     title = "size-recorder benchmarks" + (
         " (--quick: sizes too small to mean anything)" if args.quick else ""
