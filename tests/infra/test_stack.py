@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match
 from size_recorder import constants as c
 from size_recorder.core.config import Settings
 from size_recorder.ops.reconcile_lambda import summary_keys
+from size_recorder.ops.status import RUNBOOK_ROWS
 from size_recorder_cdk.construct import NOTIFICATIONS_HANDLER_ID
 from tests.infra.apps import (
     APP_SECURITY_GROUP_ID,
@@ -541,6 +542,18 @@ def test_reconciliation_summary_output_is_where_the_summary_step_writes(
     _, latest = summary_keys(results_key)
     url = s.template.to_json()["Outputs"][c.OUTPUT_RECONCILE_SUMMARY_URL]["Value"]
     assert url == f"s3://{INVENTORY_BUCKET}/{latest}"
+
+
+def test_every_alarm_of_a_reconciled_stack_has_its_runbook_row(
+    reconciled_existing_bucket: Synthesized,
+) -> None:
+    """`size-recorder status` points each alarm in ALARM at its row of the runbook's table."""
+    watched = {
+        (alarm["Properties"]["Namespace"], alarm["Properties"]["MetricName"])
+        for alarm in reconciled_existing_bucket.of_type("AWS::CloudWatch::Alarm").values()
+    }
+    assert watched
+    assert watched <= set(RUNBOOK_ROWS)
 
 
 def test_log_group_has_retention(new_bucket: Synthesized) -> None:

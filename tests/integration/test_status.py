@@ -443,10 +443,16 @@ class Stack:
         self.outputs = outputs
 
     def alarm(
-        self, logical_id: str, metric: str, *, topic_arn: str | None = None, name: str | None = None
+        self,
+        logical_id: str,
+        metric: str,
+        *,
+        topic_arn: str | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
     ) -> str:
         alarm_name = name or f"{self.name}-{logical_id}-{unique('X')[-8:].upper()}"
-        namespace = "AWS/Lambda" if metric == "Errors" else "AWS/SQS"
+        namespace = namespace or ("AWS/Lambda" if metric == "Errors" else "AWS/SQS")
         boto3.client("cloudwatch").put_metric_alarm(
             AlarmName=alarm_name,
             Namespace=namespace,
@@ -667,6 +673,23 @@ def test_status_without_a_reconciliation_says_it_is_not_configured(
     reconciliation = json.loads(out)["reconciliation"]
     assert (reconciliation["configured"], reconciliation["last_run"]) == (False, None)
     assert reconciliation["note"].startswith("not configured")
+
+
+def test_status_points_a_reconciliation_alarm_at_its_runbook_row(
+    operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = reconciled_stack(summary=run_summary(), age=timedelta(hours=1))
+    drift = stack.alarm("ReconcileDrift", c.METRIC_RECONCILE_DRIFT, namespace=c.METRICS_NAMESPACE)
+    boto3.client("cloudwatch").set_alarm_state(
+        AlarmName=drift, StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint [9.0]"
+    )
+
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+
+    report = json.loads(out)
+    assert code == 1
+    assert report["alarms"]["alarms"][0]["runbook_row"] == "ReconcileDrift"
+    assert "the ReconcileDrift row of the runbook" in fixes(report)["alarm"]
 
 
 def test_status_reads_the_reconciliation_summary_a_flag_names_without_a_stack(

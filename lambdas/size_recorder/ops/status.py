@@ -56,13 +56,16 @@ DEFAULT_RECONCILIATION_MAX_AGE_S = 2 * 24 * 3600
 
 # The stack's alarms by the metric they watch (stable: AWS's names and our constants), to the
 # row of the runbook's alarm table that answers them.
-_RUNBOOK_ROWS = {
+RUNBOOK_ROWS = {
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): "DeadLetterQueueNotEmpty",
     ("AWS/SQS", "ApproximateAgeOfOldestMessage"): "QueueOldestMessage",
     ("AWS/Lambda", "Errors"): "FunctionErrors",
     ("AWS/Lambda", "Throttles"): "FunctionThrottles",
     (c.METRICS_NAMESPACE, c.METRIC_UNMATCHED): "RecordsUnmatched",
     (c.METRICS_NAMESPACE, c.METRIC_INVALID): "RecordsInvalid",
+    (c.METRICS_NAMESPACE, c.METRIC_RECONCILE_DRIFT): "ReconcileDrift",
+    (c.METRICS_NAMESPACE, c.METRIC_RECONCILE_BATCHES_FAILED): "ReconcileBatchesFailed",
+    ("AWS/States", "ExecutionsFailed"): "ReconciliationFailed",
 }
 
 # ALARM first: what paged someone; then what cannot be judged; then the quiet ones.
@@ -590,7 +593,7 @@ def _alarms(client: Any, prefix: str | None, topic_arn: str | None) -> tuple[Ala
             state=alarm.state,
             reason=alarm.reason,
             updated=alarm.updated,
-            runbook_row=_RUNBOOK_ROWS.get((alarm.namespace or "", alarm.metric or "")),
+            runbook_row=RUNBOOK_ROWS.get((alarm.namespace or "", alarm.metric or "")),
         )
         for alarm in cloudwatch.alarms(client, name_prefix=prefix)
         if topic_arn is None or topic_arn in alarm.actions
