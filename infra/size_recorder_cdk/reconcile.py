@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from aws_cdk import Annotations, Duration, Resource, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -182,6 +183,15 @@ class ReconciliationProps:
     drift_alarm_threshold: int = field(
         default=1, metadata=_doc("`ReconcileDrift` threshold: rows drifting in one run")
     )
+    s3_endpoint: bool = field(
+        default=True,
+        metadata=_doc(
+            "when the recorder makes its VPC endpoints (`vpc_endpoints`): an S3 gateway endpoint"
+            " (free) on the route tables of the recorder's subnets, so the batches read the"
+            " reports and HEAD objects without NAT; `False` when those route tables already"
+            " route S3 (a second gateway endpoint for them fails to deploy)"
+        ),
+    )
 
 
 def add_reconciliation(recorder: SizeRecorder, **keywords: Any) -> Reconciliation:
@@ -195,7 +205,8 @@ class Reconciliation(Construct):
     """The nightly reconciliation of `recorder`'s bucket (see the module's documentation).
 
     Exposes `state_machine`, `function` (a batch) and `summary_function`, `rule`,
-    `inventory_destination`, `results_prefix`, `log_group` (the state machine's) and `alarms`.
+    `inventory_destination`, `results_prefix`, `log_group` (the state machine's), `alarms` and
+    `s3_endpoint` (None unless it made one).
     """
 
     def __init__(
@@ -216,6 +227,7 @@ class Reconciliation(Construct):
         retention_days: int = 14,
         results_prefix: str = "reconciliation",
         drift_alarm_threshold: int = 1,
+        s3_endpoint: bool = True,
     ) -> None:
         super().__init__(scope, id)
         # Before any child exists: CDK reads feature flags from the construct tree.
@@ -233,6 +245,7 @@ class Reconciliation(Construct):
             retention_days=retention_days,
             results_prefix=results_prefix,
             drift_alarm_threshold=drift_alarm_threshold,
+            s3_endpoint=s3_endpoint,
         )
         validate(props, recorder)
         self.props = props
@@ -283,6 +296,10 @@ class Reconciliation(Construct):
         )
         self._allow(self.function, ["s3:GetObject"], reports_objects)
         heads = self._allow_head(self.function, recorder)
+        self.s3_endpoint: ec2.GatewayVpcEndpoint | None = None
+        # A recorder that makes its endpoints reaches AWS from its subnets without NAT: S3 too.
+        if props.s3_endpoint and recorded.vpc is not None and recorded.vpc_endpoints:
+            self.s3_endpoint = self._s3_endpoint(recorded)
         self.summary_function = self._function(
             "Summary",
             recorder,
@@ -464,6 +481,31 @@ class Reconciliation(Construct):
         if database:
             grant_database(recorded, function)
         return function
+
+    def _s3_endpoint(self, recorded: SizeRecorderProps) -> ec2.GatewayVpcEndpoint:
+        """The batch function reads S3 from the recorder's subnets, whose interface endpoints
+        the recorder makes for SQS and Secrets Manager: without NAT, S3 needs its own. A gateway
+        endpoint costs nothing and adds a route to each subnet's route table."""
+        assert recorded.vpc is not None
+        try:
+            return ec2.GatewayVpcEndpoint(
+                self,
+                "S3Endpoint",
+                vpc=recorded.vpc,
+                service=ec2.GatewayVpcEndpointAwsService.S3,
+                # The function's subnets: its selection, or the VPC's default (private) ones.
+                subnets=[recorded.vpc_subnets or ec2.SubnetSelection()],
+            )
+        except RuntimeError as exc:
+            # CDK knows an imported subnet's route table only when told it.
+            if "route table" not in str(exc):
+                raise
+            why = (
+                "the S3 gateway endpoint adds a route to the route tables of the recorder's"
+                " subnets: import the VPC with them (private_subnet_route_table_ids), or pass"
+                " s3_endpoint=False when those route tables already route S3"
+            )
+            raise SizeRecorderConfigError([Problem(("s3_endpoint", "vpc"), why)]) from exc
 
     def _allow(self, function: lambda_.Function, actions: list[str], resource: str) -> None:
         assert function.role is not None
