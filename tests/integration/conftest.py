@@ -6,6 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from size_recorder import constants as c
 from tests.integration.pipeline import PREFIX, Pipeline
 from tests.support.aws import queue_with_dlq, unique
 from tests.support.postgres import DocumentsTable
@@ -17,11 +18,11 @@ def operator_env(
 ) -> DocumentsTable:
     """The variables an operator exports before running `size-recorder` against moto."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("DATABASE_URL", documents.url)
-    monkeypatch.setenv("SIZE_RECORDER_TABLE", documents.qualified)
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", PREFIX)
+    monkeypatch.setenv(c.ENV_DATABASE_URL, documents.url)
+    monkeypatch.setenv(c.ENV_TABLE, documents.qualified)
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, PREFIX)
     # Unmatched messages come back after 1 s instead of 2 s: the DLQ fills faster.
-    monkeypatch.setenv("SIZE_RECORDER_UNMATCHED_RETRY_BASE_S", "1")
+    monkeypatch.setenv(c.ENV_UNMATCHED_RETRY_BASE_S, "1")
     return documents
 
 

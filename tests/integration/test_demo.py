@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.cli import main
 from size_recorder.demo.scenario import FILES
 
@@ -37,13 +38,13 @@ POSTGRES_UP = "Creating documents_document, the bucket, its queue and DLQ"
 # What --keep exports, for the runbook's commands and the operator tools.
 KEEP_EXPORTS = (
     "AWS_ENDPOINT_URL",
-    "DATABASE_URL",
+    c.ENV_DATABASE_URL,
     "QUEUE_URL",
     "DLQ_URL",
     "BUCKET",
-    "SIZE_RECORDER_TABLE",
-    "SIZE_RECORDER_KEY_PREFIX",
-    "SIZE_RECORDER_SEQUENCER_COLUMN",
+    c.ENV_TABLE,
+    c.ENV_KEY_PREFIX,
+    c.ENV_SEQUENCER_COLUMN,
     "WORKER_LOG",
 )
 
@@ -84,7 +85,7 @@ def test_demo_exits_zero_with_every_row_right_and_cleans_up(short_tmp: Path) -> 
 def demo_env(tmp: Path) -> dict[str, str]:
     """A user's environment: no DATABASE_URL (the demo starts its own Postgres), a private
     TMPDIR where anything left behind shows."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in (c.ENV_DATABASE_URL, "XDG_RUNTIME_DIR")}
     env["TMPDIR"] = str(tmp)
     return env
 
@@ -280,7 +281,7 @@ def test_demo_json_report_on_an_existing_database_drops_its_schema(
 ) -> None:
     import psycopg
 
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv(c.ENV_DATABASE_URL, database_url)
 
     assert main(["demo", "--json"]) == 0
 
@@ -312,7 +313,7 @@ def test_demo_that_cannot_finish_says_why_and_exits_one(
 ) -> None:
     from size_recorder.demo import runner
 
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv(c.ENV_DATABASE_URL, database_url)
     monkeypatch.setattr(runner, "EVENT_PATH_TIMEOUT_S", 0.0)
 
     assert main(["demo"]) == 1

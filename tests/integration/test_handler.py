@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from size_recorder import constants as c
 from size_recorder.adapters.sqs import queue_arn
 from size_recorder.aws_lambda import handler
 from tests.support.events import load_event, sqs_event
@@ -31,9 +32,9 @@ def queue() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def configured(documents: DocumentsTable, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", documents.url)
-    monkeypatch.setenv("SIZE_RECORDER_TABLE", documents.qualified)
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "media/")
+    monkeypatch.setenv(c.ENV_DATABASE_URL, documents.url)
+    monkeypatch.setenv(c.ENV_TABLE, documents.qualified)
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, "media/")
     handler.recorder.cache_clear()
     yield
     handler.recorder.cache_clear()
@@ -102,8 +103,8 @@ def test_lambda_handler_fails_every_message_when_time_is_nearly_up(
 def test_lambda_handler_names_the_variable_of_bad_configuration(
     monkeypatch: pytest.MonkeyPatch, queue: tuple[str, str]
 ) -> None:
-    monkeypatch.setenv("SIZE_RECORDER_TABLE", "documents; DROP TABLE x")
-    with pytest.raises(ValueError, match="SIZE_RECORDER_TABLE"):
+    monkeypatch.setenv(c.ENV_TABLE, "documents; DROP TABLE x")
+    with pytest.raises(ValueError, match=c.ENV_TABLE):
         handler.lambda_handler(sqs_event(load_event("s3_put.json")), LambdaContext())
 
 

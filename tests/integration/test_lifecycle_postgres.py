@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
 from tests.support.events import load_event, s3_body, s3_record
@@ -31,7 +32,7 @@ def removal(key: str, sequencer: str | None, event_name: str = "ObjectRemoved:De
 
 @pytest.fixture
 def sequenced(documents: DocumentsTable, make_recorder: MakeRecorder) -> Recorder:
-    return make_recorder(recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer"))
+    return make_recorder(recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
 
 
 def test_console_create_folder_leaves_rows_with_a_blank_file_unsized(
@@ -105,9 +106,7 @@ def test_one_long_sequencer_in_a_batch_fails_alone_and_the_rest_is_written(
     string failed the batch's single statement and took every good message with it."""
     with psycopg.connect(documents.url, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {documents.qualified} ALTER size_sequencer TYPE varchar(64)")
-    recorder = make_recorder(
-        recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    )
+    recorder = make_recorder(recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
     documents.insert("a.bin", "b.bin", "c.bin")
     batch = recorder.record(
         messages(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.adapters.wiring import postgres_store
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.outcomes import Outcome
@@ -33,7 +34,7 @@ def recorder(env: dict[str, str], make_recorder: MakeRecorder) -> Recorder:
 
 @pytest.fixture
 def sequenced(env: dict[str, str], make_recorder: MakeRecorder) -> Recorder:
-    return make_recorder({**env, "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer"})
+    return make_recorder({**env, c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
 
 
 def outcomes(recorder: Recorder, *bodies: str) -> list[Outcome]:
@@ -215,7 +216,7 @@ def test_record_gives_up_on_a_locked_row_after_the_statement_timeout(
     env: dict[str, str], make_recorder: MakeRecorder, documents: DocumentsTable
 ) -> None:
     documents.insert("locked.txt")
-    recorder = make_recorder({**env, "SIZE_RECORDER_STATEMENT_TIMEOUT_MS": "300"})
+    recorder = make_recorder({**env, c.ENV_STATEMENT_TIMEOUT_MS: "300"})
     with psycopg.connect(documents.url) as blocker:
         blocker.execute(f"SELECT * FROM {documents.qualified} FOR UPDATE")
         batch = recorder.record(messages(s3_body("media/locked.txt", 1)))
@@ -236,13 +237,13 @@ def test_record_fails_the_batch_when_no_time_is_left(
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"SIZE_RECORDER_TABLE": "public.no_such_table"}, "SIZE_RECORDER_TABLE: table"),
-        ({"SIZE_RECORDER_KEY_COLUMN": "path"}, "SIZE_RECORDER_KEY_COLUMN: column 'path' does not"),
+        ({c.ENV_TABLE: "public.no_such_table"}, "SIZE_RECORDER_TABLE: table"),
+        ({c.ENV_KEY_COLUMN: "path"}, "SIZE_RECORDER_KEY_COLUMN: column 'path' does not"),
         (
-            {"SIZE_RECORDER_SIZE_COLUMN": "file"},
+            {c.ENV_SIZE_COLUMN: "file"},
             "SIZE_RECORDER_SIZE_COLUMN: .* is character varying",
         ),
-        ({"SIZE_RECORDER_SEQUENCER_COLUMN": "seq"}, "SIZE_RECORDER_SEQUENCER_COLUMN: column 'seq'"),
+        ({c.ENV_SEQUENCER_COLUMN: "seq"}, "SIZE_RECORDER_SEQUENCER_COLUMN: column 'seq'"),
     ],
 )
 def test_verify_names_the_variable_of_a_missing_table_or_column(

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from size_recorder import constants as c
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import ReplayProgress, replay_dlq
@@ -126,7 +127,7 @@ def test_replay_direct_refuses_to_start_with_bad_configuration(
 ) -> None:
     pipeline.upload(*NAMES)
     pipeline.fill_dlq(len(NAMES))
-    monkeypatch.setenv("SIZE_RECORDER_KEY_COLUMN", "path")
+    monkeypatch.setenv(c.ENV_KEY_COLUMN, "path")
 
     assert replay("--dlq-url", pipeline.dlq_url, "--mode", "direct") == 2
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.adapters import sqs
 from size_recorder.cli import main
 from size_recorder.ops.replay import replay_dlq
@@ -62,7 +63,7 @@ def test_direct_replay_with_an_operator_prefix_that_differs_from_the_function_ke
     capsys.readouterr()
 
     # WHEN an operator whose shell says another prefix replays them directly
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "other/")
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, "other/")
     status = replay("--dlq-url", pipeline.dlq_url, "--mode", "direct")
 
     # THEN nothing is deleted or written, every message is visible again at once, the run
@@ -77,7 +78,7 @@ def test_direct_replay_with_an_operator_prefix_that_differs_from_the_function_ke
         assert f"s3://{pipeline.bucket}/{PREFIX}{name}" in out
 
     # ... so the run with the function's prefix records every one of them
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", PREFIX)
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, PREFIX)
     assert replay("--dlq-url", pipeline.dlq_url, "--mode", "direct") == 0
     assert operator_env.sizes() == dict.fromkeys(NAMES, 11)
     assert dlq_count(pipeline.dlq_url) == 0
@@ -91,10 +92,10 @@ def test_direct_replay_with_targets_for_another_bucket_keeps_every_message_and_n
 ) -> None:
     into_dlq(pipeline, *recordable(*NAMES))
     operator_env.insert(*NAMES)
-    monkeypatch.delenv("SIZE_RECORDER_TABLE")
-    monkeypatch.delenv("SIZE_RECORDER_KEY_PREFIX")
+    monkeypatch.delenv(c.ENV_TABLE)
+    monkeypatch.delenv(c.ENV_KEY_PREFIX)
     targets = [{"bucket": "another-bucket", "prefix": PREFIX, "table": operator_env.qualified}]
-    monkeypatch.setenv("SIZE_RECORDER_TARGETS", json.dumps(targets))
+    monkeypatch.setenv(c.ENV_TARGETS, json.dumps(targets))
 
     status, summary = json_run(capsys, "--dlq-url", pipeline.dlq_url, "--mode", "direct")
 
@@ -131,7 +132,7 @@ def test_direct_dry_run_with_a_prefix_that_differs_lists_every_message_the_run_w
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     into_dlq(pipeline, *recordable(*NAMES))
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "other/")
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, "other/")
 
     status, summary = json_run(
         capsys, "--dlq-url", pipeline.dlq_url, "--mode", "direct", "--dry-run"
@@ -169,7 +170,7 @@ def test_dry_run_exit_code_matches_the_real_run(
     into_dlq(pipeline, *bodies)
     operator_env.insert(*NAMES)
     if "prefix" in situation:
-        monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "other/")
+        monkeypatch.setenv(c.ENV_KEY_PREFIX, "other/")
 
     dry = replay("--dlq-url", pipeline.dlq_url, *args, "--dry-run")
     assert dlq_count(pipeline.dlq_url) == len(bodies)  # the dry run changed nothing

@@ -52,9 +52,9 @@ def test_recorder_connects_with_the_secret_when_no_database_url_is_set(
     documents.insert("uploads/red flower.jpg")
     settings = Settings.from_env(
         {
-            "SIZE_RECORDER_DB_SECRET_ARN": arn,
-            "SIZE_RECORDER_TABLE": documents.qualified,
-            "SIZE_RECORDER_KEY_PREFIX": "media/",
+            c.ENV_DB_SECRET_ARN: arn,
+            c.ENV_TABLE: documents.qualified,
+            c.ENV_KEY_PREFIX: "media/",
         }
     )
     store = postgres_store(settings)

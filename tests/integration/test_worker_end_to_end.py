@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.adapters.sqs import queue_arn
 from size_recorder.cli import main
 from tests.support.aws import unique
@@ -22,9 +23,9 @@ def pipeline(
 ) -> tuple[str, str]:
     """(bucket, queue URL): a bucket notifying a queue, and the worker's environment set."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("DATABASE_URL", documents.url)
-    monkeypatch.setenv("SIZE_RECORDER_TABLE", documents.qualified)
-    monkeypatch.setenv("SIZE_RECORDER_KEY_PREFIX", "media/")
+    monkeypatch.setenv(c.ENV_DATABASE_URL, documents.url)
+    monkeypatch.setenv(c.ENV_TABLE, documents.qualified)
+    monkeypatch.setenv(c.ENV_KEY_PREFIX, "media/")
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     bucket, queue = unique("uploads"), unique("uploads-events")
     url = sqs.create_queue(QueueName=queue)["QueueUrl"]
@@ -76,7 +77,7 @@ def test_worker_leaves_unmatched_messages_on_the_queue_and_exits_1(
 def test_worker_refuses_to_start_with_bad_configuration(
     pipeline: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SIZE_RECORDER_SIZE_COLUMN", "bytes")
+    monkeypatch.setenv(c.ENV_SIZE_COLUMN, "bytes")
     assert main(["worker", "--queue-url", pipeline[1], "--exit-when-empty"]) == 2
     assert "SIZE_RECORDER_SIZE_COLUMN: column 'bytes' does not exist" in capsys.readouterr().err
 
@@ -85,7 +86,7 @@ def test_worker_keeps_consuming_while_postgres_is_unreachable(
     pipeline: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket, url = pipeline
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/app?connect_timeout=1")
+    monkeypatch.setenv(c.ENV_DATABASE_URL, "postgresql://nobody@127.0.0.1:9/app?connect_timeout=1")
     boto3.client("s3").put_object(Bucket=bucket, Key="media/while-down.txt", Body=b"abc")
 
     code = main(["worker", "--queue-url", url, "--exit-when-empty", "--wait-seconds", "1"])

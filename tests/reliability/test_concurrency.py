@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import quote
 
+from size_recorder import constants as c
 from size_recorder.core.recorder import Message, Recorder
 from tests.reliability.delivery import Delivery
 from tests.support.events import s3_body
@@ -29,10 +30,10 @@ def test_record_from_concurrent_recorders_keeps_the_newest_event_per_row(
     rng = random.Random(4)  # noqa: S311 - reproducible shuffles, not secrets
     keys = [f"c/{i}" for i in range(KEYS)]
     documents.insert(*keys)
-    env = recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
+    env = recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
     # The plan a large table gets: the batch's rows drive the UPDATE through the key index, so
     # rows are met (and, without the store's ordered locks, locked) in each batch's own order.
-    env["DATABASE_URL"] += "&options=" + quote(
+    env[c.ENV_DATABASE_URL] += "&options=" + quote(
         "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
     )
     messages, newest = [], {}

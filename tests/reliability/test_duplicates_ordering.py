@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from size_recorder import constants as c
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder
 from tests.support.events import s3_body
@@ -84,9 +85,7 @@ def test_record_keeps_the_newest_event_whatever_the_order_and_repetition(
     rng = random.Random(2_000)  # noqa: S311 - reproducible shuffles, not secrets
     keys = [f"s/{i}" for i in range(COUNT // 5)]
     documents.insert(*keys)
-    recorder = make_recorder(
-        recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    )
+    recorder = make_recorder(recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
     messages, newest = [], {}
     for key in keys:
         base = rng.randrange(16**12)
@@ -142,9 +141,7 @@ def test_record_final_size_is_the_newest_events_for_any_interleaving(
 ) -> None:
     """Hypothesis over interleavings, duplicates, batch boundaries and sequencers of equal and
     different lengths: the final row always holds the newest event's size and sequencer."""
-    recorder = make_recorder(
-        recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    )
+    recorder = make_recorder(recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
     tried = Counter[str]()
 
     @settings(
@@ -207,9 +204,7 @@ def test_record_event_without_sequencer_never_overrides_a_sequenced_one_in_any_b
     """An event without a sequencer carries no order, so it never counts as newer than one that
     has it (`events.is_newer`). Inside one batch that always held; across batches the UPDATE let
     it overwrite the size, so the final row depended on how SQS happened to batch."""
-    recorder = make_recorder(
-        recorder_env(documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    )
+    recorder = make_recorder(recorder_env(documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"})
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(stream=mixed_streams())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.aws_lambda import handler
 from size_recorder.core.outcomes import BatchResult, Outcome
 from size_recorder.core.recorder import Message, Recorder
@@ -65,7 +66,7 @@ def test_record_fails_a_batch_cut_by_a_postgres_shutdown_and_records_it_after_re
     """Postgres stops while a batch's UPDATE is in flight: every message of it fails, none is
     acknowledged; once Postgres is back the same recorder reconnects and the redelivery fixes
     every row."""
-    recorder = make_recorder(recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS="20000"))
+    recorder = make_recorder(recorder_env(table) | {c.ENV_STATEMENT_TIMEOUT_MS: "20000"})
     assert recorder.record(keyed_messages(1)).failed == ()  # a warm connection, as in Lambda
     blocker = lock_row(table, "k50")
 
@@ -97,7 +98,7 @@ def test_record_fails_a_batch_whose_backend_is_terminated_mid_write_then_recover
     """`pg_terminate_backend` on the recorder while it waits on a lock: the one retry on a new
     connection meets the same lock and times out, so the batch fails as a whole; the next
     delivery reconnects by itself and records everything."""
-    recorder = make_recorder(recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS="1000"))
+    recorder = make_recorder(recorder_env(table) | {c.ENV_STATEMENT_TIMEOUT_MS: "1000"})
     assert recorder.record(keyed_messages(1)).failed == ()
     blocker = lock_row(table, "k7")
 
@@ -211,8 +212,8 @@ def test_record_fails_every_message_when_the_database_port_is_closed(
         port = sock.getsockname()[1]
     recorder = make_recorder(
         {
-            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres",
-            "SIZE_RECORDER_TABLE": "documents_document",
+            c.ENV_DATABASE_URL: f"postgresql://postgres@127.0.0.1:{port}/postgres",
+            c.ENV_TABLE: "documents_document",
         }
     )
     batch = recorder.record(keyed_messages(10))
@@ -231,9 +232,9 @@ def test_record_gives_up_on_a_silent_server_within_the_connect_timeout(
         port = listener.getsockname()[1]
         recorder = make_recorder(
             {
-                "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                "SIZE_RECORDER_TABLE": "documents_document",
-                "SIZE_RECORDER_CONNECT_TIMEOUT_S": "2",
+                c.ENV_DATABASE_URL: f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                c.ENV_TABLE: "documents_document",
+                c.ENV_CONNECT_TIMEOUT_S: "2",
             }
         )
         started = time.monotonic()
@@ -251,9 +252,7 @@ def test_record_fails_a_locked_row_within_the_statement_timeout(
     """A long transaction holds a row: the batch fails within its timeout (bound: 10x), and the
     same connection records it once the lock is gone."""
     timeout_ms = 500
-    recorder = make_recorder(
-        recorder_env(table, SIZE_RECORDER_STATEMENT_TIMEOUT_MS=str(timeout_ms))
-    )
+    recorder = make_recorder(recorder_env(table) | {c.ENV_STATEMENT_TIMEOUT_MS: str(timeout_ms)})
     messages = keyed_messages(100)
     others = set(recorder_pids(pg.url))
     recorder.record(messages[:1])
@@ -373,7 +372,7 @@ def test_record_fails_the_batch_when_the_start_up_check_hits_a_database_error(
         conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
         conn.execute(f"ALTER ROLE {role} SET search_path = {role}, pg_catalog")
     url = f"postgresql://{role}@/postgres?host={pg.socket_dir}&port={pg.port}"
-    recorder = make_recorder({**recorder_env(table), "DATABASE_URL": url})
+    recorder = make_recorder({**recorder_env(table), c.ENV_DATABASE_URL: url})
     try:
         during = recorder.record(keyed_messages(10))
         with psycopg.connect(pg.url, autocommit=True) as conn:

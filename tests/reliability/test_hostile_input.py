@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from size_recorder import constants as c
 from size_recorder.core.config import ConfigError, Settings
 from size_recorder.core.events import MAX_KEY_BYTES
 from size_recorder.core.outcomes import Outcome
@@ -148,20 +149,20 @@ def test_record_leaves_every_other_table_and_row_intact(
 
 
 INJECTIONS = [
-    ("SIZE_RECORDER_TABLE", "documents_document; DROP TABLE documents_document"),
-    ("SIZE_RECORDER_TABLE", 'public."documents_document"'),
-    ("SIZE_RECORDER_TABLE", "public.documents_document --"),
-    ("SIZE_RECORDER_TABLE", "a.b.c"),
-    ("SIZE_RECORDER_TABLE", "documents document"),
-    ("SIZE_RECORDER_TABLE", "pg_catalog.pg_authid)--"),
-    ("SIZE_RECORDER_TABLE", "dócuments"),
-    ("SIZE_RECORDER_TABLE", "t" * 64),
-    ("SIZE_RECORDER_KEY_COLUMN", "file OR 1=1"),
-    ("SIZE_RECORDER_KEY_COLUMN", 'file"'),
-    ("SIZE_RECORDER_SIZE_COLUMN", "size_bytes = 0, file"),
-    ("SIZE_RECORDER_SIZE_COLUMN", "size_bytes\x00"),
-    ("SIZE_RECORDER_SEQUENCER_COLUMN", "seq'); DROP TABLE x; --"),
-    ("SIZE_RECORDER_SEQUENCER_COLUMN", "1seq"),
+    (c.ENV_TABLE, "documents_document; DROP TABLE documents_document"),
+    (c.ENV_TABLE, 'public."documents_document"'),
+    (c.ENV_TABLE, "public.documents_document --"),
+    (c.ENV_TABLE, "a.b.c"),
+    (c.ENV_TABLE, "documents document"),
+    (c.ENV_TABLE, "pg_catalog.pg_authid)--"),
+    (c.ENV_TABLE, "dócuments"),
+    (c.ENV_TABLE, "t" * 64),
+    (c.ENV_KEY_COLUMN, "file OR 1=1"),
+    (c.ENV_KEY_COLUMN, 'file"'),
+    (c.ENV_SIZE_COLUMN, "size_bytes = 0, file"),
+    (c.ENV_SIZE_COLUMN, "size_bytes\x00"),
+    (c.ENV_SEQUENCER_COLUMN, "seq'); DROP TABLE x; --"),
+    (c.ENV_SEQUENCER_COLUMN, "1seq"),
 ]
 
 TARGETS_INJECTIONS = [
@@ -177,7 +178,7 @@ TARGETS_INJECTIONS = [
 @pytest.mark.parametrize(("variable", "value"), INJECTIONS)
 def test_settings_reject_identifiers_carrying_sql(variable: str, value: str) -> None:
     """An identifier that is not plain letters/digits/_ stops start-up, naming the variable."""
-    env = {"DATABASE_URL": "postgresql:///x", "SIZE_RECORDER_TABLE": "documents_document"}
+    env = {c.ENV_DATABASE_URL: "postgresql:///x", c.ENV_TABLE: "documents_document"}
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({**env, variable: value})
 
@@ -185,7 +186,7 @@ def test_settings_reject_identifiers_carrying_sql(variable: str, value: str) -> 
 @pytest.mark.parametrize("targets", TARGETS_INJECTIONS)
 def test_settings_reject_targets_carrying_sql(targets: list[dict[str, object]]) -> None:
     """The same holds for every field of SIZE_RECORDER_TARGETS."""
-    env = {"DATABASE_URL": "postgresql:///x", "SIZE_RECORDER_TARGETS": json.dumps(targets)}
+    env = {c.ENV_DATABASE_URL: "postgresql:///x", c.ENV_TARGETS: json.dumps(targets)}
     with pytest.raises(ConfigError, match=r"SIZE_RECORDER_TARGETS\[0\]"):
         Settings.from_env(env)
 
@@ -202,11 +203,11 @@ def test_settings_accept_only_plain_identifiers(
 ) -> None:
     """Whatever the environment holds, accepted settings contain only plain SQL identifiers."""
     env = {
-        "DATABASE_URL": "postgresql:///x",
-        "SIZE_RECORDER_TABLE": table,
-        "SIZE_RECORDER_KEY_COLUMN": key,
-        "SIZE_RECORDER_SIZE_COLUMN": size,
-        "SIZE_RECORDER_SEQUENCER_COLUMN": sequencer,
+        c.ENV_DATABASE_URL: "postgresql:///x",
+        c.ENV_TABLE: table,
+        c.ENV_KEY_COLUMN: key,
+        c.ENV_SIZE_COLUMN: size,
+        c.ENV_SEQUENCER_COLUMN: sequencer,
     }
     try:
         parsed = Settings.from_env(env)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from size_recorder import constants as c
 from size_recorder.adapters.wiring import postgres_store
 from size_recorder.aws_lambda import handler
 from size_recorder.core.config import Settings
@@ -82,7 +83,9 @@ def test_recorder_under_the_readme_grant_records_sizes(
     """Exactly `SELECT (file), UPDATE (size_bytes)`: start-up check and batched UPDATE work."""
     role = make_role(readme_grant(private_documents, ordering=False))
     private_documents.insert("a.pdf", "b.pdf")
-    recorder = make_recorder({**recorder_env(private_documents), "DATABASE_URL": role.socket_url})
+    recorder = make_recorder(
+        {**recorder_env(private_documents), c.ENV_DATABASE_URL: role.socket_url}
+    )
     batch = recorder.record(
         [Message("a", s3_body("media/a.pdf", 1)), Message("c", s3_body("media/c.pdf", 3))]
     )
@@ -102,8 +105,8 @@ def test_recorder_under_the_readme_grant_keeps_events_in_order(
     is enough to record, and to refuse an older event."""
     role = make_role(readme_grant(private_documents, ordering=True))
     private_documents.insert("a.pdf")
-    env = recorder_env(private_documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    recorder = make_recorder({**env, "DATABASE_URL": role.socket_url})
+    env = recorder_env(private_documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
+    recorder = make_recorder({**env, c.ENV_DATABASE_URL: role.socket_url})
     newer = recorder.record([Message("n", s3_body("media/a.pdf", 20, "00B2"))])
     older = recorder.record([Message("o", s3_body("media/a.pdf", 10, "00B1"))])
     assert newer.messages[0].records[0].outcome is Outcome.RECORDED
@@ -120,8 +123,8 @@ def test_recorder_missing_a_grant_fails_loudly_and_writes_nothing(
     "permission denied" (retried, then the DLQ), none is acknowledged or written."""
     role = make_role(readme_grant(private_documents, ordering=False))
     private_documents.insert("a.pdf")
-    env = recorder_env(private_documents, SIZE_RECORDER_SEQUENCER_COLUMN="size_sequencer")
-    recorder = make_recorder({**env, "DATABASE_URL": role.socket_url})
+    env = recorder_env(private_documents) | {c.ENV_SEQUENCER_COLUMN: "size_sequencer"}
+    recorder = make_recorder({**env, c.ENV_DATABASE_URL: role.socket_url})
     batch = recorder.record([Message("m", s3_body("media/a.pdf", 20, "00B2"))])
     (failed,) = batch.failed
     assert "permission denied" in failed.reason()
@@ -167,7 +170,7 @@ def test_recorder_role_cannot_log_in_without_its_password(
 def tls_recorder(
     make_recorder: Callable[..., Recorder], table: DocumentsTable, url: str
 ) -> Recorder:
-    return make_recorder({**recorder_env(table), "DATABASE_URL": url})
+    return make_recorder({**recorder_env(table), c.ENV_DATABASE_URL: url})
 
 
 def test_store_verify_full_connects_over_tls_with_the_right_root_cert(
@@ -284,7 +287,7 @@ def test_store_error_never_contains_the_password(
     """Neither the StoreError's message nor its traceback (causes included) holds the password,
     however the connection string is broken: libpq's parse errors quote the bad token."""
     url = leaky_url(private_postgres, make_role, case)
-    store = postgres_store(Settings.from_env({"DATABASE_URL": url, "SIZE_RECORDER_TABLE": "t"}))
+    store = postgres_store(Settings.from_env({c.ENV_DATABASE_URL: url, c.ENV_TABLE: "t"}))
     with pytest.raises(StoreError) as raised:
         store.verify()
     assert "cannot connect to Postgres" in str(raised.value)
@@ -302,8 +305,8 @@ def test_lambda_handler_logs_never_contain_the_password(
 ) -> None:
     """A failing connection through the Lambda: every message fails, and neither the
     Powertools log lines (stdout), stderr, Python logging nor the response show the password."""
-    monkeypatch.setenv("DATABASE_URL", leaky_url(private_postgres, make_role, case))
-    monkeypatch.setenv("SIZE_RECORDER_TABLE", "documents_document")
+    monkeypatch.setenv(c.ENV_DATABASE_URL, leaky_url(private_postgres, make_role, case))
+    monkeypatch.setenv(c.ENV_TABLE, "documents_document")
     handler.recorder.cache_clear()
     caplog.set_level(logging.DEBUG)
     # Powertools' handler keeps the stdout it found at import: read its JSON lines directly.
@@ -327,8 +330,8 @@ def test_settings_repr_does_not_show_the_password() -> None:
     """Settings end up in debug output and tracebacks; their repr must not carry the password."""
     settings = Settings.from_env(
         {
-            "DATABASE_URL": f"postgresql://u:{PASSWORD}@db/app",
-            "SIZE_RECORDER_TABLE": "documents_document",
+            c.ENV_DATABASE_URL: f"postgresql://u:{PASSWORD}@db/app",
+            c.ENV_TABLE: "documents_document",
         }
     )
     assert PASSWORD not in repr(settings)

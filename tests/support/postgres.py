@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from size_recorder import constants as c
 from size_recorder.demo import database as demo
 
 
@@ -61,8 +62,8 @@ def create_documents_table(table: DocumentsTable) -> None:
 def recorder_env(table: DocumentsTable, **extra: str) -> dict[str, str]:
     """The recorder's environment for `table`, with django-storages' `media/` location."""
     return {
-        "DATABASE_URL": table.url,
-        "SIZE_RECORDER_TABLE": table.qualified,
-        "SIZE_RECORDER_KEY_PREFIX": "media/",
+        c.ENV_DATABASE_URL: table.url,
+        c.ENV_TABLE: table.qualified,
+        c.ENV_KEY_PREFIX: "media/",
         **extra,
     }

@@ -6,15 +6,16 @@ import json
 
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.core.config import Settings
 from size_recorder.ops.discard import Category, DiscardError, Selection, Verdict, classify
 from tests.support.events import load_event, s3_body, s3_record
 
 SETTINGS = Settings.from_env(
     {
-        "DATABASE_URL": "postgresql://unused@localhost/app",
-        "SIZE_RECORDER_TABLE": "documents_document",
-        "SIZE_RECORDER_KEY_PREFIX": "media/",
+        c.ENV_DATABASE_URL: "postgresql://unused@localhost/app",
+        c.ENV_TABLE: "documents_document",
+        c.ENV_KEY_PREFIX: "media/",
     }
 )
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message, Recorder, StoreError
@@ -240,7 +241,7 @@ def test_without_a_sequencer_column_a_deletion_is_skipped_naming_the_variable() 
     (record,) = batch.messages[0].records
     assert record.outcome is Outcome.SKIPPED
     assert record.reason is not None
-    assert "SIZE_RECORDER_SEQUENCER_COLUMN" in record.reason
+    assert c.ENV_SEQUENCER_COLUMN in record.reason
     assert store.sizes(UNSEQUENCED) == {"a.pdf": 10}
     assert store.timeouts_ms == []
 
