@@ -265,7 +265,7 @@ _FORMATS: Final = (
     ("alarm_topic_arn", _TOPIC_ARN, "an SNS topic ARN"),
 )
 _TARGET_FIELDS: Final = frozenset(
-    {"bucket", "prefix", "table", "key_column", "size_column", "sequencer_column"}
+    {"bucket", "prefix", "location", "table", "key_column", "size_column", "sequencer_column"}
 )
 
 

@@ -70,6 +70,8 @@ class RecorderTarget:
     """Objects under `prefix` (of `bucket`, or of every bucket when None) are recorded in `table`.
 
     One entry of SIZE_RECORDER_TARGETS; a column left None takes the recorder's default.
+    `location` is the leading part of `prefix` the row's name leaves out (None: the prefix),
+    for several fields under one Django storage location (docs/configuration.md).
     """
 
     table: str
@@ -78,12 +80,14 @@ class RecorderTarget:
     size_column: str | None = None
     sequencer_column: str | None = None
     bucket: s3.IBucket | None = None
+    location: str | None = None
 
     def to_json(self) -> dict[str, str]:
         """The SIZE_RECORDER_TARGETS entry: only what is set, so the recorder's defaults apply."""
         entry = {
             "bucket": None if self.bucket is None else self.bucket.bucket_name,
             "prefix": self.prefix or None,
+            "location": self.location,
             "table": self.table,
             "key_column": self.key_column,
             "size_column": self.size_column,
