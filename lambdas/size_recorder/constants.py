@@ -17,6 +17,9 @@ ENV_SIZE_COLUMN: Final = "SIZE_RECORDER_SIZE_COLUMN"
 ENV_KEY_PREFIX: Final = "SIZE_RECORDER_KEY_PREFIX"
 ENV_SEQUENCER_COLUMN: Final = "SIZE_RECORDER_SEQUENCER_COLUMN"
 ENV_TARGETS: Final = "SIZE_RECORDER_TARGETS"
+# A table of the newest sequencer seen per key, so that a row that takes its name late (inserted,
+# replaced or renamed after its key's newest event was consumed) still refuses older events.
+ENV_SEQUENCER_LEDGER: Final = "SIZE_RECORDER_SEQUENCER_LEDGER"
 ENV_STATEMENT_TIMEOUT_MS: Final = "SIZE_RECORDER_STATEMENT_TIMEOUT_MS"
 ENV_CONNECT_TIMEOUT_S: Final = "SIZE_RECORDER_CONNECT_TIMEOUT_S"
 ENV_UNMATCHED_RETRY_BASE_S: Final = "SIZE_RECORDER_UNMATCHED_RETRY_BASE_S"

@@ -14,6 +14,7 @@ def postgres_store(settings: Settings) -> PostgresStore:
         conninfo_provider(settings),
         settings.targets,
         connect_timeout_s=settings.connect_timeout_s,
+        sequencer_ledger=settings.sequencer_ledger,
     )
 
 

@@ -129,13 +129,17 @@ class Settings:
     connect_timeout_s: int = c.DEFAULT_CONNECT_TIMEOUT_S
     unmatched_retry_base_s: int = c.DEFAULT_UNMATCHED_RETRY_BASE_S
     unmatched_retry_max_s: int = c.DEFAULT_UNMATCHED_RETRY_MAX_S
+    # The newest sequencer seen per key ("table" or ("schema", "table")), for targets with a
+    # sequencer column; None: a row compares events with its own sequencer alone.
+    sequencer_ledger: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every variable; raise `ConfigError` on the first bad one."""
         database = _database_from_env(env)
+        targets = _targets_from_env(env)
         return cls(
-            targets=_targets_from_env(env),
+            targets=targets,
             database_url=database.url,
             db_secret_arn=database.secret_arn,
             db_iam_user=database.iam_user,
@@ -156,6 +160,7 @@ class Settings:
             unmatched_retry_max_s=_positive_int(
                 env, c.ENV_UNMATCHED_RETRY_MAX_S, c.DEFAULT_UNMATCHED_RETRY_MAX_S
             ),
+            sequencer_ledger=_ledger_from_env(env, targets),
         )
 
     def route(self, bucket: str, key: str) -> Route | None:
@@ -368,6 +373,20 @@ def _parse_targets_json(raw: str) -> tuple[Target, ...]:
             )
         seen[route_key] = index
     return tuple(targets)
+
+
+def _ledger_from_env(env: Mapping[str, str], targets: tuple[Target, ...]) -> tuple[str, ...] | None:
+    raw = env.get(c.ENV_SEQUENCER_LEDGER)
+    if not raw:
+        return None
+    ledger = parse_table(raw, variable=c.ENV_SEQUENCER_LEDGER)
+    if not any(target.sequencer_column for target in targets):
+        # The ledger orders events by sequencer; a row without one cannot be ordered at all.
+        raise ConfigError(
+            f"{c.ENV_SEQUENCER_LEDGER} needs a sequencer column: set"
+            f" {c.ENV_SEQUENCER_COLUMN} (or sequencer_column in {c.ENV_TARGETS})"
+        )
+    return ledger
 
 
 def _field_str(item: dict[str, Any], name: str, where: str, default: str | None = None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from size_recorder import constants as c
 from size_recorder.adapters.postgres.connection import statement_errors
 from size_recorder.core.config import ConfigError, Target
 
@@ -20,6 +21,9 @@ from size_recorder.core.config import ConfigError, Target
 # batch's UPDATE on the first file of 2 GiB, so it is refused at start-up instead.
 _SIZE_TYPES = ("bigint", "numeric")
 _TEXT_TYPES = ("text", "character varying", "character")
+# The sequencer ledger's columns; the store's upsert needs a unique index on the first two.
+LEDGER_COLUMNS = ("bucket", "key", "sequencer")
+_LEDGER_DDL = "docs/configuration.md#the-sequencer-ledger"
 
 
 def verify_targets(
@@ -35,7 +39,7 @@ def verify_targets(
     widths: dict[Target, int | None] = {}
     for target in targets:
         with statement_errors("cannot check the configured tables"):
-            columns = _columns(conn, target)
+            columns = _columns(conn, target.table)
         if not columns:
             raise ConfigError(
                 f"{target.variable('table')}: table {target.table_name!r} does not exist"
@@ -49,10 +53,49 @@ def verify_targets(
     return widths
 
 
-def _columns(conn: psycopg.Connection[Any], target: Target) -> dict[str, tuple[str, int | None]]:
-    """Column name → (type, most characters it holds) of the target's table; empty when there is
-    no such table. For varchar(n) and char(n) `atttypmod` is n + 4; -1 means no limit."""
-    regclass = sql.Identifier(*target.table).as_string(conn)
+def verify_ledger(conn: psycopg.Connection[Any], ledger: tuple[str, ...]) -> int | None:
+    """Raise ConfigError, naming the variable and the DDL, unless `ledger` is a table the store
+    can upsert into: text `bucket`, `key` and `sequencer` columns, and a unique index on exactly
+    (bucket, key). Returns the most characters its sequencer column holds (None: no limit)."""
+    name = ".".join(ledger)
+    where = f"{c.ENV_SEQUENCER_LEDGER}={name!r}"
+    with statement_errors("cannot check the sequencer ledger"):
+        columns = _columns(conn, ledger)
+        unique = conn.execute(
+            "SELECT 1 FROM pg_index AS i WHERE i.indrelid = to_regclass(%s) AND i.indisunique"
+            " AND i.indpred IS NULL AND i.indnkeyatts = 2 AND ("
+            " SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute AS a"
+            " WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+            ") = ARRAY['bucket', 'key']",
+            (sql.Identifier(*ledger).as_string(conn),),
+        ).fetchone()
+        conn.rollback()
+    if not columns:
+        raise ConfigError(f"{where}: the table does not exist; create it as {_LEDGER_DDL} shows")
+    for column in LEDGER_COLUMNS:
+        if column not in columns:
+            raise ConfigError(
+                f"{where}: the table has no column {column!r}; create it as {_LEDGER_DDL} shows"
+            )
+        if columns[column][0] not in _TEXT_TYPES:
+            raise ConfigError(
+                f"{where}: column {column!r} is {columns[column][0]}, expected one of"
+                f" {', '.join(sorted(_TEXT_TYPES))}; create it as {_LEDGER_DDL} shows"
+            )
+    if unique is None:
+        raise ConfigError(
+            f"{where}: no primary key or unique index on (bucket, key); create it as"
+            f" {_LEDGER_DDL} shows"
+        )
+    return columns["sequencer"][1]
+
+
+def _columns(
+    conn: psycopg.Connection[Any], table: tuple[str, ...]
+) -> dict[str, tuple[str, int | None]]:
+    """Column name → (type, most characters it holds) of the table; empty when there is no such
+    table. For varchar(n) and char(n) `atttypmod` is n + 4; -1 means no limit."""
+    regclass = sql.Identifier(*table).as_string(conn)
     columns = {
         name: (type_name, width)
         for name, type_name, width in conn.execute(

@@ -2,8 +2,15 @@
 
 One connection per process (opened by `connection.connect`, the targets checked on it once),
 opened lazily and reused while the process is warm. Each batch is
-one transaction sent as one pipelined round trip: set the timeouts, run one UPDATE per target
-(rows given as one JSON parameter, so a 10,000-row batch is still one parameter), commit.
+one transaction sent as one pipelined round trip: set the timeouts, advance the sequencer ledger
+(when configured), run one UPDATE per target (rows given as one JSON parameter, so a 10,000-row
+batch is still one parameter), commit.
+
+The sequencer ledger (`SIZE_RECORDER_SEQUENCER_LEDGER`) keeps the newest sequencer seen per key,
+whether or not a row held the key's name then. A row's own sequencer only knows the events that
+reached it: a row inserted, replaced or renamed after its key's newest event was consumed holds
+NULL, and would take any older event still queued. With the ledger, an event is applied only if
+it is the newest its key has had.
 
 Identifiers come from validated configuration and are quoted with `psycopg.sql`; every value is
 a parameter.
@@ -21,8 +28,9 @@ import psycopg
 from psycopg import sql
 
 from size_recorder.adapters.postgres.connection import PostgresError, connect, describe
-from size_recorder.adapters.postgres.schema import verify_targets
+from size_recorder.adapters.postgres.schema import verify_ledger, verify_targets
 from size_recorder.core.config import Target
+from size_recorder.core.events import is_newer
 from size_recorder.core.recorder import SizeWrite, WriteStatus
 
 # Below this much of the write's time budget, a retry on a new connection is not attempted.
@@ -40,17 +48,29 @@ class PostgresStore:
         targets: Sequence[Target],
         *,
         connect_timeout_s: int,
+        sequencer_ledger: tuple[str, ...] | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._targets = tuple(targets)
         self._connect_timeout_s = connect_timeout_s
+        self._ledger = sequencer_ledger
+        # The ledger orders by sequencer: only targets with a sequencer column use it.
+        self._ledgered = frozenset(
+            t for t in self._targets if sequencer_ledger is not None and t.sequencer_column
+        )
         self._conn: psycopg.Connection[Any] | None = None
         self._widths: dict[Target, int | None] | None = None  # set once the targets are checked
         # Rendered to text once: the identifiers are plain ASCII (config refuses anything else),
         # so their quoting does not depend on the connection, and no batch composes them again
         # (about 120 Python calls per batch).
-        self._statements = {t: _update_statement(t).as_string() for t in self._targets}
+        self._statements = {
+            t: _update_statement(t, sequencer_ledger if t in self._ledgered else None).as_string()
+            for t in self._targets
+        }
         self._locks = {t: _lock_statement(t).as_string() for t in self._targets}
+        self._ledger_upsert = (
+            None if sequencer_ledger is None else _ledger_statement(sequencer_ledger).as_string()
+        )
 
     def write(
         self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
@@ -111,7 +131,14 @@ class PostgresStore:
         return self._conn, False
 
     def _verify(self, conn: psycopg.Connection[Any]) -> None:
-        self._widths = verify_targets(conn, self._targets)
+        widths = verify_targets(conn, self._targets)
+        if self._ledger is not None:
+            # A sequencer is written to the ledger too: it must fit both columns.
+            ledger_width = verify_ledger(conn, self._ledger)
+            for target in self._ledgered:
+                fits = [w for w in (widths[target], ledger_width) if w is not None]
+                widths[target] = min(fits, default=None)
+        self._widths = widths
 
     def _discard_if_broken(self) -> None:
         if self._conn is not None and (self._conn.broken or self._conn.closed):
@@ -132,6 +159,11 @@ class PostgresStore:
                 " set_config('lock_timeout', %s, true)",
                 (str(timeout_ms), str(timeout_ms)),
             )
+            if self._ledger_upsert is not None:
+                # First, and for every key at once: its rows are locked in one global order.
+                entries = self._ledger_entries(writes)
+                if entries:
+                    conn.execute(self._ledger_upsert, (json.dumps(entries),))
             for target, rows in writes.items():
                 # One JSON document for all rows: json.dumps runs in C, where psycopg's array
                 # dumper makes about a dozen Python calls per row.
@@ -139,11 +171,64 @@ class PostgresStore:
                     [{"name": w.name, "size": w.size, "seq": w.sequencer} for w in rows]
                 )
                 conn.execute(self._locks[target], (rows_json,))
-                cursors.append((target, conn.execute(self._statements[target], (rows_json,))))
+                params: tuple[str, ...] = (rows_json,)
+                if target in self._ledgered:
+                    params = (*_ledger_key(target), rows_json)
+                cursors.append((target, conn.execute(self._statements[target], params)))
         for target, cursor in cursors:
             # fetchall and a subscript: no Python call per row (iterating a cursor costs five).
             statuses[target] = {name: _STATUS[status] for name, status in cursor.fetchall()}
         return statuses
+
+    def _ledger_entries(self, writes: Mapping[Target, Sequence[SizeWrite]]) -> list[dict[str, str]]:
+        """One entry per (bucket, key) with the batch's newest sequencer for it: one upsert
+        statement cannot update a ledger row twice."""
+        newest: dict[tuple[str, str], str] = {}
+        for target, rows in writes.items():
+            if target not in self._ledgered:
+                continue
+            bucket, location = _ledger_key(target)
+            for write in rows:
+                if write.sequencer is None:
+                    continue  # no order: it cannot advance the ledger
+                key = (bucket, location + write.name)
+                if is_newer(write.sequencer, newest.get(key)):
+                    newest[key] = write.sequencer
+        return [{"bucket": b, "key": k, "seq": seq} for (b, k), seq in newest.items()]
+
+
+def _ledger_key(target: Target) -> tuple[str, str]:
+    """The ledger's bucket for the target's rows, and what precedes a row's name in its key.
+
+    A target that takes any bucket keys its rows by name alone, so its ledger entries are
+    keyed the same way: bucket ''.
+    """
+    return target.bucket or "", target.key_of("")
+
+
+def _newer(old: str, new: str) -> str:
+    """SQL: whether sequencer `new` is newer than `old` (both non-NULL). As the S3 User Guide
+    says and `core.events.is_newer` does: right-pad the shorter with zeros, compare as bytes."""
+    width = f"greatest(length({old}), length({new}))"
+    return f"rpad({old}, {width}, '0') COLLATE \"C\" < rpad({new}, {width}, '0') COLLATE \"C\""
+
+
+def _ledger_statement(ledger: tuple[str, ...]) -> sql.Composed:
+    """Record each key's newest sequencer, keeping the one already there when it is newer.
+
+    Rows are inserted (or, on conflict, locked) in (bucket, key) order, the same in every
+    recorder, so two concurrent batches with overlapping keys wait for each other instead of
+    deadlocking. A conflicting row is locked even when the WHERE leaves it unchanged, so the
+    batch's UPDATEs read a newest sequencer no concurrent batch can change before the commit.
+    """
+    return sql.SQL(
+        "INSERT INTO {ledger} AS l (bucket, key, sequencer)"
+        " SELECT v.bucket, v.key, v.seq"
+        " FROM json_to_recordset(%s::json) AS v(bucket text, key text, seq text)"
+        " ORDER BY v.bucket, v.key"
+        " ON CONFLICT (bucket, key) DO UPDATE SET sequencer = excluded.sequencer, seen_at = now()"
+        " WHERE " + _newer("l.sequencer", "excluded.sequencer")
+    ).format(ledger=sql.Identifier(*ledger))
 
 
 def _lock_statement(target: Target) -> sql.Composed:
@@ -163,8 +248,12 @@ def _lock_statement(target: Target) -> sql.Composed:
     ).format(table=table, key=key)
 
 
-def _update_statement(target: Target) -> sql.Composed:
-    """UPDATE every row whose key is in the batch; report updated / unchanged / missing per key."""
+def _update_statement(target: Target, ledger: tuple[str, ...] | None) -> sql.Composed:
+    """UPDATE every row whose key is in the batch; report updated / unchanged / missing per key.
+
+    Its parameters: with a ledger, the ledger's bucket and the location (`_ledger_key`), then
+    the rows; without, the rows alone.
+    """
     table = sql.Identifier(*target.table)
     key = sql.Identifier(target.key_column)
     size = sql.Identifier(target.size_column)
@@ -179,17 +268,30 @@ def _update_statement(target: Target) -> sql.Composed:
         assignments = sql.SQL("{size} = v.size, {seq} = COALESCE(v.seq, t.{seq})").format(
             size=size, seq=seq
         )
-        # Newer means: right-pad the shorter hex sequencer with zeros, compare as bytes.
         guard = sql.SQL(
             "CASE WHEN t.{seq} IS NULL THEN true"
             # An event without a sequencer has no order: it never beats one that has one.
             " WHEN v.seq IS NULL THEN false"
-            " ELSE rpad(t.{seq}, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\""
-            " < rpad(v.seq, greatest(length(t.{seq}), length(v.seq)), '0') COLLATE \"C\" END"
+            " ELSE " + _newer("t.{seq}", "v.seq") + " END"
         ).format(seq=seq)
+    newest: sql.Composable = sql.SQL("")
+    if ledger is not None:
+        # The ledger already holds this batch's sequencers (its upsert ran first in this
+        # transaction): an event is applied only if no newer one was ever seen for its key,
+        # whether or not a row held the key's name then.
+        newest = sql.SQL(
+            ", (SELECT l.sequencer FROM {ledger} AS l"
+            " WHERE l.bucket = %s AND l.key = %s || v.name) AS newest"
+        ).format(ledger=sql.Identifier(*ledger))
+        guard = sql.SQL(
+            "{guard} AND (v.newest IS NULL OR (v.seq IS NOT NULL AND NOT ("
+            + _newer("v.seq", "v.newest")
+            + ")))"
+        ).format(guard=guard)
     return sql.SQL(
         "WITH v AS ("
-        " SELECT * FROM json_to_recordset(%s::json) AS v(name text, size bigint, seq text)),"
+        " SELECT v.*{newest}"
+        " FROM json_to_recordset(%s::json) AS v(name text, size bigint, seq text)),"
         " updated AS ("
         " UPDATE {table} AS t SET {assignments} FROM v"
         " WHERE t.{key} = v.name AND {guard}"
@@ -199,4 +301,4 @@ def _update_statement(target: Target) -> sql.Composed:
         " WHEN EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = v.name) THEN 'unchanged'"
         " ELSE 'missing' END"
         " FROM v"
-    ).format(table=table, assignments=assignments, key=key, guard=guard)
+    ).format(table=table, assignments=assignments, key=key, guard=guard, newest=newest)
