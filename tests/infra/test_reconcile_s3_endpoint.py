@@ -23,8 +23,10 @@ from tests.infra.apps import SECRET_ARN, SUBNET_IDS, VPC_CIDR, VPC_ID, feature_f
 ROUTE_TABLE_IDS = ("rtb-0aaaaaaaaaaaaaaa1", "rtb-0bbbbbbbbbbbbbbb2")
 
 
-def private_subnets_app(*, route_tables: bool = True) -> tuple[App, Stack, SizeRecorder]:
-    """A recorder in an imported VPC's private subnets, making its endpoints (the default)."""
+def private_subnets_app(
+    *, route_tables: bool = True, vpc_endpoints: bool = True
+) -> tuple[App, Stack, SizeRecorder]:
+    """A recorder in an imported VPC's private subnets, making its endpoints by default."""
     app = App(context=feature_flags(), outdir=tempfile.mkdtemp(prefix="size-recorder-cdk-"))
     stack = Stack(app, "Media", env=Environment(account="123456789012", region="eu-west-1"))
     vpc = ec2.Vpc.from_vpc_attributes(
@@ -42,6 +44,7 @@ def private_subnets_app(*, route_tables: bool = True) -> tuple[App, Stack, SizeR
         table="documents_document",
         database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
         vpc=vpc,
+        vpc_endpoints=vpc_endpoints,
     )
     return app, stack, recorder
 
@@ -99,23 +102,10 @@ def test_reconciliation_in_a_vpc_whose_route_tables_route_s3_already_makes_none(
 
 
 def test_reconciliation_beside_a_vpc_without_the_recorders_endpoints_makes_none() -> None:
-    app = App(context=feature_flags(), outdir=tempfile.mkdtemp(prefix="size-recorder-cdk-"))
-    stack = Stack(app, "Media")
-    SizeRecorder(
-        stack,
-        "SizeRecorder",
-        table="documents_document",
-        database_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Db", SECRET_ARN),
-        vpc=ec2.Vpc.from_vpc_attributes(
-            stack,
-            "Vpc",
-            vpc_id=VPC_ID,
-            availability_zones=["eu-west-1a", "eu-west-1b"],
-            private_subnet_ids=list(SUBNET_IDS),
-        ),
-        vpc_endpoints=False,  # the VPC has NAT, or endpoints of its own
-        reconcile=True,
-    )
+    # vpc_endpoints=False: the VPC has NAT, or endpoints of its own.
+    _, stack, recorder = private_subnets_app(vpc_endpoints=False)
+    reconciliation = add_reconciliation(recorder)
+    assert reconciliation.s3_endpoint is None
     assert gateway_endpoints(stack) == []
 
 
