@@ -28,7 +28,7 @@ from size_recorder.django import recorder_environment, recorder_grant_sql
 from size_recorder.django.management.commands.size_recorder import _run_child, _walks
 from size_recorder.django.recorder import field_targets
 from tests.django.conftest import DjangoProject
-from tests.django.documents.models import Document
+from tests.django.documents.models import Document, Photo
 
 CLI_EXTRA = "pip install 'size-recorder[cli]'"
 
@@ -73,13 +73,28 @@ def test_env_for_a_multi_table_child_names_its_parents_table() -> None:
     assert json.loads(out)["SIZE_RECORDER_TABLE"] == "public.documents_document"
 
 
-def test_env_for_every_model_refuses_two_models_sharing_one_prefix() -> None:
+def test_env_for_every_model_routes_each_field_by_its_upload_to_directory() -> None:
     # This project keeps Document.file and Photo.image both under media/ on one bucket.
+    out, _ = _manage("env", "--json")
+
+    targets = json.loads(json.loads(out)["SIZE_RECORDER_TARGETS"])
+    assert [(t["key_column"], t["prefix"], t["location"]) for t in targets] == [
+        ("file", "media/uploads/", "media/"),
+        ("image", "media/photos/", "media/"),
+    ]
+
+
+def test_env_for_a_field_that_cannot_be_told_from_its_sibling_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Photo._meta.get_field("image"), "upload_to", "")
+
     with pytest.raises(CommandError) as refused:
         _manage("env")
 
     message = str(refused.value)
-    assert "documents.Document.file and documents.Photo.image" in message
+    assert "documents.Document.file and documents.Photo.image keep" in message
+    assert 'Give documents.Photo.image one (upload_to="image/")' in message
     assert "--model app_label.Model" in message
 
 
@@ -145,6 +160,42 @@ def test_backfill_without_psycopg_names_the_cli_extra(monkeypatch: pytest.Monkey
 
     with pytest.raises(CommandError, match=rf"psycopg is not installed.*{re.escape(CLI_EXTRA)}"):
         _manage("backfill", "--model", "documents.Document")
+
+
+def test_backfill_fills_files_and_images_sharing_one_storage_location(
+    django_project: DjangoProject,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    _uploaded(django_project, {f"uploads/{run}/a.pdf": 300, f"photos/{run}/b.jpg": 200})
+    Document.objects.create(file=f"uploads/{run}/a.pdf")
+    Photo.objects.create(image=f"photos/{run}/b.jpg", width=1, height=1)
+
+    call_command("size_recorder", "backfill")
+
+    assert Document.objects.values_list("size_bytes", flat=True).get() == 300
+    assert Photo.objects.values_list("size_bytes", flat=True).get() == 200
+
+
+def test_check_fix_repairs_an_image_beside_files_under_one_storage_location(
+    django_project: DjangoProject,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    _uploaded(django_project, {f"uploads/{run}/a.pdf": 300, f"photos/{run}/b.jpg": 200})
+    Document.objects.create(file=f"uploads/{run}/a.pdf")
+    Photo.objects.create(image=f"photos/{run}/b.jpg", width=1, height=1)
+    Document.objects.update(size_bytes=300)
+    Photo.objects.update(size_bytes=1)
+
+    call_command("size_recorder", "check", "--fix")
+
+    assert Photo.objects.values_list("size_bytes", flat=True).get() == 200
+    assert Document.objects.values_list("size_bytes", flat=True).get() == 300
+
+
+def test_walks_of_fields_sharing_a_location_list_each_fields_directory() -> None:
+    walks = [prefix for _, prefix, _ in _walks(field_targets([Document, Photo]))]
+
+    assert walks == ["media/photos/", "media/uploads/"]
 
 
 def test_walks_skip_a_prefix_inside_another_on_the_same_bucket() -> None:

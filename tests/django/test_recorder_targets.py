@@ -270,13 +270,121 @@ def test_model_and_its_multi_table_child_are_one_target() -> None:
     assert recorder_targets([Document, Scan]) == recorder_targets(Document)
 
 
-def test_two_models_under_one_prefix_are_refused_naming_both() -> None:
+def test_two_models_under_one_location_are_routed_by_their_upload_to_directories() -> None:
+    # Document.file (upload_to="uploads/") and Photo.image ("photos/"), both under media/.
+    targets = recorder_targets([Document, Photo])
+
+    assert [(t["key_column"], t["prefix"], t.get("location")) for t in targets] == [
+        ("file", "media/uploads/", "media/"),
+        ("image", "media/photos/", "media/"),
+    ]
+
+
+def test_files_and_images_under_one_location_are_both_recorded_end_to_end(
+    django_project: DjangoProject,
+) -> None:
+    """The recorder configured and granted from both models: each key reaches its own table,
+    and each row holds the name Django stored (the upload_to directory kept)."""
+    run = uuid.uuid4().hex[:8]
+    document = Document.objects.create(file=f"uploads/{run}/report.pdf")
+    photo = Photo.objects.create(image=f"photos/{run}/cat.jpg", width=1, height=1)
+    role, password = f"size_recorder_{run}", uuid.uuid4().hex
+    with psycopg.connect(django_project.database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+        conn.execute(recorder_grant_sql([Document, Photo], role))
+    url = make_conninfo(django_project.database_url, user=role, password=password)
+    settings = Settings.from_env({**recorder_environment([Document, Photo]), "DATABASE_URL": url})
+    store = postgres_store(settings)
+    try:
+        build_recorder(settings, store).record(
+            [
+                Message("1", s3_event(f"media/uploads/{run}/report.pdf", 4096, "0A")),
+                Message("2", s3_event(f"media/photos/{run}/cat.jpg", 2048, "0B")),
+            ]
+        )
+    finally:
+        store.close()
+        with psycopg.connect(django_project.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+    assert Document.objects.values_list("size_bytes", flat=True).get(pk=document.pk) == 4096
+    assert Photo.objects.values_list("size_bytes", flat=True).get(pk=photo.pk) == 2048
+
+
+def _per_customer(instance: models.Model, filename: str) -> str:
+    return f"customer-{instance.pk}/{filename}"
+
+
+@isolate_apps("tests.django.documents")
+@pytest.mark.parametrize(
+    ("upload_to", "how"),
+    [(_per_customer, "is a callable"), ("", "'' names no directory"), ("%Y/", "'%Y/' names no")],
+    ids=["callable", "none", "only a date"],
+)
+def test_field_without_an_upload_to_directory_beside_another_under_its_location_is_refused(
+    upload_to: object, how: str, create_table: CreateTable
+) -> None:
+    invoice = _recorded_model(
+        "Invoice",
+        f"invoices_{uuid.uuid4().hex[:8]}",
+        scan=RecordedSizeFileField(upload_to=upload_to, size_field="scan_size"),
+        scan_size=models.BigIntegerField(null=True, blank=True, editable=False),
+    )
+    create_table(invoice)
+
     with pytest.raises(ImproperlyConfigured) as refused:
-        recorder_environment([Document, Photo])
+        recorder_environment(invoice)
 
     message = str(refused.value)
-    assert "documents.Document.file and documents.Photo.image" in message
+    assert "documents.Invoice.scan and documents.Invoice.file keep" in message
     assert f"s3://{BUCKET}/media/" in message
+    assert f"documents.Invoice.scan's upload_to {how}" in message
+    assert 'Give documents.Invoice.scan one (upload_to="scan/")' in message
+
+
+@isolate_apps("tests.django.documents")
+def test_two_fields_with_one_upload_to_directory_under_one_location_are_refused(
+    create_table: CreateTable,
+) -> None:
+    invoice = _recorded_model(
+        "Invoice",
+        f"invoices_{uuid.uuid4().hex[:8]}",
+        copy=RecordedSizeFileField(upload_to="invoices/", size_field="copy_size"),
+        copy_size=models.BigIntegerField(null=True, blank=True, editable=False),
+    )
+    create_table(invoice)
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        recorder_environment(invoice)
+
+    message = str(refused.value)
+    assert "documents.Invoice.copy and documents.Invoice.file" in message
+    assert f"s3://{BUCKET}/media/invoices/" in message
+
+
+@isolate_apps("tests.django.documents")
+def test_dated_upload_to_is_routed_by_its_directory_before_the_date(
+    create_table: CreateTable,
+) -> None:
+    invoice = _recorded_model(
+        "Invoice",
+        f"invoices_{uuid.uuid4().hex[:8]}",
+        scan=RecordedSizeFileField(upload_to="scans/%Y/%m/", size_field="scan_size"),
+        scan_size=models.BigIntegerField(null=True, blank=True, editable=False),
+    )
+    create_table(invoice)
+
+    targets = recorder_targets(invoice)
+
+    assert [(t["key_column"], t["prefix"], t["location"]) for t in targets] == [
+        ("scan", "media/scans/", "media/"),
+        ("file", "media/invoices/", "media/"),
+    ]
 
 
 @isolate_apps("tests.django.documents")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,7 +38,9 @@ Sources = Source | Iterable[Source]
 @dataclass(frozen=True, slots=True)
 class FieldTarget:
     """One recorded file field as the recorder sees it: where its objects are, which row names
-    them. `table` is schema-qualified, as the database resolved it."""
+    them. `table` is schema-qualified, as the database resolved it. `location` is the storage's
+    key prefix, which the file names leave out; `prefix` is the location itself, or, when
+    several fields share the location, the location plus this field's upload_to directory."""
 
     field: RecordedSizeFileField
     table: str
@@ -47,6 +49,7 @@ class FieldTarget:
     sequencer_column: str | None
     bucket: str
     prefix: str
+    location: str
 
     @property
     def label(self) -> str:
@@ -64,6 +67,8 @@ class FieldTarget:
             "size_column": self.size_column,
             "prefix": self.prefix,
         }
+        if self.location != self.prefix:
+            entry["location"] = self.location
         if self.sequencer_column is not None:
             entry["sequencer_column"] = self.sequencer_column
         if with_bucket:
@@ -114,12 +119,21 @@ def field_targets(
 ) -> list[FieldTarget]:
     """The recorder's view of each field, checked against what its configuration can express.
 
+    Fields sharing one storage location are told apart by their upload_to directories: each
+    is routed by its location plus its directory, and its names keep the directory
+    (`uploads/a.pdf` for the key `media/uploads/a.pdf`).
+
     Raises ImproperlyConfigured, naming the field, when the recorder could never serve it: a
     storage that is not on S3, a table missing or named in a way the recorder's plain
-    identifiers cannot spell, or two fields whose objects share one bucket and prefix (the
-    recorder routes each prefix to one table).
+    identifiers cannot spell, a field sharing its location with another whose upload_to names
+    no directory (a callable, or none), or two fields whose objects share one bucket and
+    prefix (the recorder routes each prefix to one table).
     """
-    targets = [_field_target(field, using) for field in recorded_fields(sources, field_name)]
+    located = [_field_target(field, using) for field in recorded_fields(sources, field_name)]
+    sharing: dict[tuple[str, str], list[FieldTarget]] = {}
+    for target in located:
+        sharing.setdefault((target.bucket, target.location), []).append(target)
+    targets = [_by_directory(target, sharing[target.bucket, target.location]) for target in located]
     seen: dict[tuple[str, str], FieldTarget] = {}
     for target in targets:
         other = seen.setdefault((target.bucket, target.prefix), target)
@@ -127,10 +141,45 @@ def field_targets(
             raise ImproperlyConfigured(
                 f"{other.label} and {target.label} both keep their files under"
                 f" s3://{target.bucket}/{target.prefix}, and the recorder routes each key prefix"
-                " to one table. Record only one of them, or give one a storage with a location"
-                " of its own."
+                " to one table. Record only one of them, or give one an upload_to directory"
+                " or a storage location of its own."
             )
     return targets
+
+
+def _upload_directory(field: RecordedSizeFileField) -> str:
+    """The directory every name the field generates starts with ("" when none can be known).
+
+    That is a string upload_to up to its last "/" before any strftime directive (`uploads/`
+    for "uploads/%Y/%m/", `uploads/` for "uploads", as Django joins it to the file name), and
+    nothing for a callable, which may return any name.
+    """
+    upload_to = field.upload_to
+    if callable(upload_to) or not upload_to:
+        return ""
+    template = str(upload_to)
+    static = template.split("%", 1)[0] if "%" in template else template.rstrip("/") + "/"
+    return static[: static.rfind("/") + 1].lstrip("/")
+
+
+def _by_directory(target: FieldTarget, siblings: list[FieldTarget]) -> FieldTarget:
+    """The target routed by its upload_to directory when other fields share its location."""
+    if len(siblings) == 1:
+        return target
+    directory = _upload_directory(target.field)
+    if not directory:
+        upload_to = target.field.upload_to
+        how = "is a callable" if callable(upload_to) else f"{str(upload_to)!r} names no directory"
+        *others, last = (sibling.label for sibling in siblings)
+        labels = f"{', '.join(others)} and {last}"
+        raise ImproperlyConfigured(
+            f"{labels} keep their files under one storage location,"
+            f" s3://{target.bucket}/{target.location}, and {target.label}'s upload_to {how}:"
+            f" the recorder tells fields under one location apart by their upload_to"
+            f' directories. Give {target.label} one (upload_to="{target.field.name}/"),'
+            " or a storage with a location of its own."
+        )
+    return replace(target, prefix=target.location + directory)
 
 
 def recorder_targets(
@@ -162,7 +211,8 @@ def targets_json(targets: list[FieldTarget]) -> list[dict[str, str]]:
 
 def target_environment(targets: list[FieldTarget]) -> dict[str, str]:
     entries = targets_json(targets)
-    if len(entries) > 1:
+    # The single-target variables have no location: a target with one needs the JSON.
+    if len(entries) > 1 or "location" in entries[0]:
         return {ENV_TARGETS: json.dumps(entries)}
     (entry,) = entries
     env = {
@@ -265,6 +315,7 @@ def _field_target(field: RecordedSizeFileField, using: str) -> FieldTarget:
     if field.sequencer_field is not None:
         columns.append(opts.get_field(field.sequencer_field).column)
     schema, table = _resolved_table(field.model, using)
+    location = storage_key_prefix(field)
     try:
         for what, name in (("schema", schema), ("table", table), *(("column", c) for c in columns)):
             identifier(name, variable=what)
@@ -280,7 +331,8 @@ def _field_target(field: RecordedSizeFileField, using: str) -> FieldTarget:
         size_column=columns[1],
         sequencer_column=columns[2] if len(columns) > 2 else None,
         bucket=str(storage.bucket_name),
-        prefix=storage_key_prefix(field),
+        prefix=location,
+        location=location,
     )
 
 
