@@ -51,7 +51,7 @@ LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # Key prefixes whose characters S3 never URL-encodes in an event, so a filter on them matches the
 # key as S3 notifications and EventBridge both carry it. Other characters (a space is `+` in an
 # event) need the prefix in its encoded form, which only the team can vouch for.
-_PLAIN_PREFIX = re.compile(r"[A-Za-z0-9/._-]*")
+PLAIN_PREFIX: Final = re.compile(r"[A-Za-z0-9/._-]*")
 # The props naming what IAM database authentication logs in to: exactly one with database_user.
 IAM_DATABASES: Final = ("database_instance", "database_cluster", "database_proxy")
 # RDS-managed secrets (`rds!db-...`, `rds!cluster-...`) hold only a username and a password.
@@ -96,8 +96,9 @@ class RecorderTarget:
         return {name: value for name, value in entry.items() if value is not None}
 
 
-def _doc(text: str, *, default: str | None = None) -> dict[str, str]:
-    """Field metadata for docs/deploy.md's props table (`default` when repr says too little)."""
+def doc(text: str, *, default: str | None = None) -> dict[str, str]:
+    """Field metadata for docs/deploy.md's props tables, SizeRecorder's and Reconciliation's
+    (`default` when repr says too little)."""
     return {"doc": text} if default is None else {"doc": text, "default": default}
 
 
@@ -110,7 +111,7 @@ class SizeRecorderProps:
     # Bucket.
     bucket: s3.IBucket | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "an existing bucket (imported, or made elsewhere in your app); none: a new, hardened,"
             " versioned bucket with access logs",
             default="none: a new bucket",
@@ -118,38 +119,38 @@ class SizeRecorderProps:
     )
     bucket_props: Mapping[str, Any] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "new bucket only: `s3.Bucket` keywords merged over the secure defaults (encryption,"
             " SSL, public access and EventBridge cannot be turned off)"
         ),
     )
     noncurrent_version_expiration_days: int = field(
         default=0,
-        metadata=_doc(
+        metadata=doc(
             "new bucket only: delete noncurrent versions after this many days", default="`0` (keep)"
         ),
     )
     event_source: EventSource | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`notification` (S3 event notifications) or `eventbridge` (an EventBridge rule)",
             default="notification for a new bucket, eventbridge for an existing one",
         ),
     )
     notification_prefix: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "only objects under this prefix send events, in the form S3 puts in events (a"
             " space is `+`)",
             default="the targets' prefixes",
         ),
     )
     notification_suffix: str | None = field(
-        default=None, metadata=_doc("only objects with this suffix send events")
+        default=None, metadata=doc("only objects with this suffix send events")
     )
     allow_unfiltered_notification: bool = field(
         default=False,
-        metadata=_doc(
+        metadata=doc(
             "let `notification` send every object of an existing bucket (no prefix): only when"
             " the bucket has no other ObjectCreated notification, which S3 would refuse"
         ),
@@ -157,26 +158,26 @@ class SizeRecorderProps:
     # Target: one table, or several.
     table: str | None = field(
         default=None,
-        metadata=_doc("`SIZE_RECORDER_TABLE`", default="**required** unless `targets`"),
+        metadata=doc("`SIZE_RECORDER_TABLE`", default="**required** unless `targets`"),
     )
     key_column: str | None = field(
         default=None,
-        metadata=_doc("`SIZE_RECORDER_KEY_COLUMN`", default="the recorder's (`file`)"),
+        metadata=doc("`SIZE_RECORDER_KEY_COLUMN`", default="the recorder's (`file`)"),
     )
     size_column: str | None = field(
         default=None,
-        metadata=_doc("`SIZE_RECORDER_SIZE_COLUMN`", default="the recorder's (`size_bytes`)"),
+        metadata=doc("`SIZE_RECORDER_SIZE_COLUMN`", default="the recorder's (`size_bytes`)"),
     )
     sequencer_column: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`SIZE_RECORDER_SEQUENCER_COLUMN`; with it, deletes are sent to the recorder too"
         ),
     )
-    key_prefix: str = field(default="", metadata=_doc("`SIZE_RECORDER_KEY_PREFIX`"))
+    key_prefix: str = field(default="", metadata=doc("`SIZE_RECORDER_KEY_PREFIX`"))
     targets: Sequence[RecorderTarget] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "several targets (`RecorderTarget`), as `SIZE_RECORDER_TARGETS`; replaces the five"
             " props above"
         ),
@@ -184,7 +185,7 @@ class SizeRecorderProps:
     # Database: a secret, or IAM database authentication (a user and the database it logs in to).
     database_secret: secretsmanager.ISecret | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "the credentials secret (RDS JSON shape; an RDS-managed `rds!...` secret needs"
             " `database_host`); the function may read it (and decrypt it through Secrets"
             " Manager). Not with `database_user`",
@@ -193,7 +194,7 @@ class SizeRecorderProps:
     )
     database_user: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "IAM database authentication as this database user (`SIZE_RECORDER_DB_IAM_USER`)"
             " against exactly one of the next three props, whose `grant_connect` gives the"
             " function `rds-db:connect` for this user. Not with `database_secret`"
@@ -201,24 +202,24 @@ class SizeRecorderProps:
     )
     database_instance: rds.IDatabaseInstance | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "IAM auth: the RDS instance (an imported one needs `instance_resource_id`, which"
             " IAM names it by)"
         ),
     )
     database_cluster: rds.IDatabaseCluster | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "IAM auth: the Aurora cluster, through its writer endpoint (an imported one needs"
             " `cluster_resource_identifier` and `cluster_endpoint_address`)"
         ),
     )
     database_proxy: rds.IDatabaseProxy | None = field(
-        default=None, metadata=_doc("IAM auth: the RDS Proxy, through its endpoint")
+        default=None, metadata=doc("IAM auth: the RDS Proxy, through its endpoint")
     )
     database_host: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`SIZE_RECORDER_DB_HOST`: the endpoint to connect to (with a secret, it wins over"
             " the secret's `host`)",
             default="IAM auth: the instance's, cluster's or proxy's endpoint; a secret: its `host`",
@@ -226,7 +227,7 @@ class SizeRecorderProps:
     )
     database_port: int | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`SIZE_RECORDER_DB_PORT`",
             default="IAM auth: the instance's or cluster's port (a proxy's: `5432`); a secret:"
             " its `port`, else `5432`",
@@ -234,7 +235,7 @@ class SizeRecorderProps:
     )
     database_name: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`SIZE_RECORDER_DB_NAME`: the database to record sizes in",
             default=f"IAM auth: `{c.DEFAULT_DB_NAME}`; a secret: its `dbname`, else"
             f" `{c.DEFAULT_DB_NAME}`",
@@ -242,30 +243,30 @@ class SizeRecorderProps:
     )
     statement_timeout_ms: int = field(
         default=c.DEFAULT_STATEMENT_TIMEOUT_MS,
-        metadata=_doc("`SIZE_RECORDER_STATEMENT_TIMEOUT_MS`; at most half the function timeout"),
+        metadata=doc("`SIZE_RECORDER_STATEMENT_TIMEOUT_MS`; at most half the function timeout"),
     )
     connect_timeout_seconds: int = field(
         default=c.DEFAULT_CONNECT_TIMEOUT_S,
-        metadata=_doc("`SIZE_RECORDER_CONNECT_TIMEOUT_S`; under the function timeout"),
+        metadata=doc("`SIZE_RECORDER_CONNECT_TIMEOUT_S`; under the function timeout"),
     )
     # Network.
     vpc: ec2.IVpc | None = field(
-        default=None, metadata=_doc("place the function in this VPC", default="none: no VPC")
+        default=None, metadata=doc("place the function in this VPC", default="none: no VPC")
     )
     vpc_subnets: ec2.SubnetSelection | None = field(
         default=None,
-        metadata=_doc("the function's subnets in `vpc`", default="the VPC's private subnets"),
+        metadata=doc("the function's subnets in `vpc`", default="the VPC's private subnets"),
     )
     security_groups: Sequence[ec2.ISecurityGroup] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "the function's security groups; allow them to reach the database",
             default="a new group (`recorder.function.connections`)",
         ),
     )
     vpc_endpoints: bool = field(
         default=True,
-        metadata=_doc(
+        metadata=doc(
             "with a VPC: SQS and (with a secret) Secrets Manager interface endpoints with"
             " private DNS, which then answers for the whole VPC; `False` when the VPC already"
             " has them"
@@ -273,7 +274,7 @@ class SizeRecorderProps:
     )
     endpoint_peers: Sequence[ec2.IPeer] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "who may reach the endpoints on 443 besides the function: every workload in the VPC"
             " resolves the services' names to them",
             default="the VPC's CIDR (`vpc.vpc_cidr_block`)",
@@ -282,34 +283,34 @@ class SizeRecorderProps:
     # Function.
     architecture: lambda_.Architecture = field(
         default=lambda_.Architecture.ARM_64,
-        metadata=_doc("`ARM_64` or `X86_64`; the bundle follows", default="`ARM_64`"),
+        metadata=doc("`ARM_64` or `X86_64`; the bundle follows", default="`ARM_64`"),
     )
-    memory_size_mb: int = field(default=256, metadata=_doc("128 to 10,240"))
+    memory_size_mb: int = field(default=256, metadata=doc("128 to 10,240"))
     function_timeout_seconds: int = field(
-        default=c.DEFAULT_FUNCTION_TIMEOUT_S, metadata=_doc("1 to 900")
+        default=c.DEFAULT_FUNCTION_TIMEOUT_S, metadata=doc("1 to 900")
     )
     log_retention_days: int = field(
-        default=30, metadata=_doc("one of CloudWatch Logs' retention periods")
+        default=30, metadata=doc("one of CloudWatch Logs' retention periods")
     )
-    log_level: str = field(default="INFO", metadata=_doc("`POWERTOOLS_LOG_LEVEL`"))
+    log_level: str = field(default="INFO", metadata=doc("`POWERTOOLS_LOG_LEVEL`"))
     snap_start: bool = field(
         default=False,
-        metadata=_doc(
+        metadata=doc(
             "SnapStart: a published version and a `live` alias behind the event source;"
             " restores instead of cold starts, for a caching and a restore charge"
         ),
     )
     unmatched_retry_base_seconds: int = field(
         default=c.DEFAULT_UNMATCHED_RETRY_BASE_S,
-        metadata=_doc("`SIZE_RECORDER_UNMATCHED_RETRY_BASE_S`"),
+        metadata=doc("`SIZE_RECORDER_UNMATCHED_RETRY_BASE_S`"),
     )
     unmatched_retry_max_seconds: int = field(
         default=c.DEFAULT_UNMATCHED_RETRY_MAX_S,
-        metadata=_doc("`SIZE_RECORDER_UNMATCHED_RETRY_MAX_S`"),
+        metadata=doc("`SIZE_RECORDER_UNMATCHED_RETRY_MAX_S`"),
     )
     function_props: Mapping[str, Any] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`lambda.Function` keywords merged over the defaults (`environment` is added to the"
             " recorder's); what the props above set cannot be overridden"
         ),
@@ -317,39 +318,39 @@ class SizeRecorderProps:
     # Queue and event source.
     batch_size: int = field(
         default=c.DEFAULT_BATCH_SIZE,
-        metadata=_doc("messages per invocation, 1 to 10,000 (above 10 needs a batching window)"),
+        metadata=doc("messages per invocation, 1 to 10,000 (above 10 needs a batching window)"),
     )
     max_batching_window_seconds: int = field(
-        default=c.DEFAULT_BATCH_WINDOW_S, metadata=_doc("0 to 300")
+        default=c.DEFAULT_BATCH_WINDOW_S, metadata=doc("0 to 300")
     )
     max_concurrency: int = field(
         default=c.DEFAULT_MAX_CONCURRENCY,
-        metadata=_doc(
+        metadata=doc(
             "event source maximum concurrency (2 to 1,000): at most this many Postgres connections"
         ),
     )
     max_receive_count: int = field(
         default=c.DEFAULT_MAX_RECEIVE_COUNT,
-        metadata=_doc("receives before a message moves to the DLQ (at least 5)"),
+        metadata=doc("receives before a message moves to the DLQ (at least 5)"),
     )
     visibility_timeout_seconds: int | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "may only be raised, up to 43,200; required when the timeout or window is a token",
             default=f"6 x timeout + window (`{c.DEFAULT_VISIBILITY_TIMEOUT_S}`)",
         ),
     )
-    queue_retention_days: int = field(default=4, metadata=_doc("below the DLQ's 14 days"))
+    queue_retention_days: int = field(default=4, metadata=doc("below the DLQ's 14 days"))
     queue_props: Mapping[str, Any] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`sqs.Queue` keywords for the source queue, merged over the defaults (encryption"
             " and SSL cannot be turned off)"
         ),
     )
     dead_letter_queue_props: Mapping[str, Any] | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "`sqs.Queue` keywords for the DLQ, merged over the defaults (encryption and SSL"
             " cannot be turned off; retention stays 14 days)"
         ),
@@ -357,31 +358,31 @@ class SizeRecorderProps:
     # Alarms.
     alarm_topic: sns.ITopic | None = field(
         default=None,
-        metadata=_doc("publish alarms to this topic", default="none: a new topic"),
+        metadata=doc("publish alarms to this topic", default="none: a new topic"),
     )
     alarm_email: str | None = field(
         default=None,
-        metadata=_doc("subscribe this address to the new topic (not with `alarm_topic`)"),
+        metadata=doc("subscribe this address to the new topic (not with `alarm_topic`)"),
     )
     oldest_message_age_alarm_seconds: int = field(
-        default=900, metadata=_doc("`QueueOldestMessage` threshold")
+        default=900, metadata=doc("`QueueOldestMessage` threshold")
     )
     unmatched_alarm_threshold: int = field(
-        default=50, metadata=_doc("`RecordsUnmatched` threshold (per 15 minutes)")
+        default=50, metadata=doc("`RecordsUnmatched` threshold (per 15 minutes)")
     )
     invalid_alarm_threshold: int = field(
-        default=1, metadata=_doc("`RecordsInvalid` threshold (per 5 minutes)")
+        default=1, metadata=doc("`RecordsInvalid` threshold (per 5 minutes)")
     )
     errors_alarm_threshold: int = field(
-        default=1, metadata=_doc("`FunctionErrors` threshold (per 5 minutes)")
+        default=1, metadata=doc("`FunctionErrors` threshold (per 5 minutes)")
     )
     throttles_alarm_threshold: int = field(
-        default=1, metadata=_doc("`FunctionThrottles` threshold (per 5 minutes)")
+        default=1, metadata=doc("`FunctionThrottles` threshold (per 5 minutes)")
     )
     # Reconciliation.
     reconcile: bool = field(
         default=False,
-        metadata=_doc(
+        metadata=doc(
             "check every row against S3 Inventory's daily report with a Step Functions"
             " Distributed Map, and repair drift (`recorder.reconciliation`; tuning through"
             " `add_reconciliation` instead)"
@@ -389,7 +390,7 @@ class SizeRecorderProps:
     )
     inventory_destination: s3.IBucket | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "with `reconcile`: the bucket your inventory of an existing bucket writes to (its"
             " prefix `inventory`, its ID any)",
             default="none: a new one, for a bucket the construct makes",
@@ -599,7 +600,7 @@ def _event_problems(p: SizeRecorderProps) -> list[Problem]:
         return [Problem(("event_source",), f"must be one of {choices}, got {p.event_source!r}")]
     if p.notification_prefix is None:
         derived = [t.prefix for t in p.recorder_targets if resolved(t.prefix)]
-        odd = sorted({prefix for prefix in derived if not _PLAIN_PREFIX.fullmatch(prefix)})
+        odd = sorted({prefix for prefix in derived if not PLAIN_PREFIX.fullmatch(prefix)})
         checks.need(
             not odd,
             "key_prefix" if p.targets is None else "targets",

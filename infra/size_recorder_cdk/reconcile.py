@@ -66,9 +66,9 @@ from size_recorder_cdk.function_parts import (
 )
 from size_recorder_cdk.hardening import hardened_bucket
 from size_recorder_cdk.props import (
-    _PLAIN_PREFIX,
+    PLAIN_PREFIX,
     SizeRecorderProps,
-    _doc,
+    doc,
     filter_prefixes,
     function_environment,
     resolved,
@@ -121,7 +121,7 @@ class ReconciliationProps:
 
     inventory_destination: s3.IBucket | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "the bucket S3 Inventory writes the recorder bucket's reports to; **required** for"
             " an existing bucket (your inventory configuration names it)",
             default="a new bucket, for a bucket the recorder made",
@@ -129,14 +129,14 @@ class ReconciliationProps:
     )
     inventory_prefix: str = field(
         default="inventory",
-        metadata=_doc(
+        metadata=doc(
             "the inventory configuration's destination prefix: reports land under"
             " PREFIX/SOURCE-BUCKET/CONFIG-ID/"
         ),
     )
     inventory_id: str | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "the inventory configuration's ID: only its reports start a run (another"
             " configuration of the bucket, ORC or Parquet for Athena, would fail the run)",
             default=f"`{INVENTORY_ID}` for a bucket the recorder made; none: any",
@@ -144,48 +144,48 @@ class ReconciliationProps:
     )
     fix: bool = field(
         default=True,
-        metadata=_doc("set the size S3 has on rows that differ (a compare-and-set); false: report"),
+        metadata=doc("set the size S3 has on rows that differ (a compare-and-set); false: report"),
     )
     max_concurrency: int | None = field(
         default=None,
-        metadata=_doc(
+        metadata=doc(
             "batches at a time, each holding one Postgres connection (1 to 10,000)",
             default="the recorder's `max_concurrency`",
         ),
     )
     batch_rows: int = field(
         default=1_000,
-        metadata=_doc("inventory rows per batch (ItemBatcher MaxItemsPerBatch), 1 to 10,000"),
+        metadata=doc("inventory rows per batch (ItemBatcher MaxItemsPerBatch), 1 to 10,000"),
     )
     tolerated_failure_percentage: int = field(
         default=5,
-        metadata=_doc(
+        metadata=doc(
             "the percentage of batches that may still fail after their retries before the run fails"
         ),
     )
     function_timeout_seconds: int = field(
-        default=300, metadata=_doc("the reconcile function's timeout for one batch, 1 to 900")
+        default=300, metadata=doc("the reconcile function's timeout for one batch, 1 to 900")
     )
     memory_size_mb: int = field(
-        default=256, metadata=_doc("the reconcile function's memory, 128 to 10,240")
+        default=256, metadata=doc("the reconcile function's memory, 128 to 10,240")
     )
     retention_days: int = field(
         default=14,
-        metadata=_doc("new destination bucket only: reports and results expire after these days"),
+        metadata=doc("new destination bucket only: reports and results expire after these days"),
     )
     results_prefix: str = field(
         default="reconciliation",
-        metadata=_doc(
+        metadata=doc(
             "where in the destination bucket the runs' results and summaries go; outside the"
             " reports"
         ),
     )
     drift_alarm_threshold: int = field(
-        default=1, metadata=_doc("`ReconcileDrift` threshold: rows drifting in one run")
+        default=1, metadata=doc("`ReconcileDrift` threshold: rows drifting in one run")
     )
     s3_endpoint: bool = field(
         default=True,
-        metadata=_doc(
+        metadata=doc(
             "when the recorder makes its VPC endpoints (`vpc_endpoints`): an S3 gateway endpoint"
             " (free) on the route tables of the recorder's subnets, so the batches read the"
             " reports and HEAD objects without NAT; `False` when those route tables already"
@@ -777,7 +777,7 @@ def problems(props: ReconciliationProps, recorder: SizeRecorder) -> list[Problem
     for name in ("inventory_prefix", "results_prefix"):
         value = getattr(props, name)
         checks.need(
-            not resolved(value) or bool(_PLAIN_PREFIX.fullmatch(value)),
+            not resolved(value) or bool(PLAIN_PREFIX.fullmatch(value)),
             name,
             why=f"{value!r}: only letters, digits and / . _ - (EventBridge matches keys as S3"
             " encodes them in events)",
