@@ -10,12 +10,6 @@ fixed behaviour in every sequence it generates.
 
 from __future__ import annotations
 
-PENDING: dict[str, str] = {
-    "F1": (
-        "found by the model: a row that takes its name after its key's newest event was consumed"
-        " (inserted or renamed later, or the newest event a removal acknowledged while no row"
-        " held the name) takes an older event still queued or redelivered, and keeps that old"
-        " size for good. Relaxed: after a drain, such a row may hold a size other than its"
-        " object's current one (still one its key held: invariant 1 stays)."
-    ),
-}
+# F1 (a row named after its key's newest event was consumed took an older one) was fixed by the
+# sequencer ledger; its regression tests are in test_regressions.py.
+PENDING: dict[str, str] = {}

@@ -1,14 +1,17 @@
 """Defects the lifecycle model found, each as the shortest situation that shows it.
 
-Real recorder, real Postgres (the model's table: `varchar(64)` sequencer column), events from
-the simulated bucket. A strict xfail is a defect still open: when a fix lands it passes, the
-XPASS fails the run, and the mark goes, with the defect's entry in `known_defects.PENDING`.
+Real recorder, real Postgres (the model's table: `varchar(64)` sequencer column, and the
+sequencer ledger), events from the simulated bucket. A strict xfail is a defect still open:
+when a fix lands it passes, the XPASS fails the run, and the mark goes, with the defect's entry
+in `known_defects.PENDING`.
 
-F1: a row that takes its name after its key's newest event was consumed keeps whatever older
-event reaches it next. Its sequencer is NULL (new row, renamed row), so any event is "newer";
-the event that would correct it is gone (recorded on the row it replaced, or, for a removal,
-acknowledged while no row held the name). The row ends holding a size its object no longer
-has, and no later event repairs it; only `check --fix` (if the object exists) does.
+F1 (fixed with the sequencer ledger, `SIZE_RECORDER_SEQUENCER_LEDGER`): a row that takes its
+name after its key's newest event was consumed kept whatever older event reached it next. Its
+sequencer is NULL (new row, renamed row), so any event is "newer"; the event that would correct
+it is gone (recorded on the row it replaced, or, for a removal, acknowledged while no row held
+the name). The ledger remembers the newest sequencer per key whether or not a row held the
+name, and an older event is then `stale`. Without the ledger this stays the documented
+behaviour (docs/configuration.md, "The sequencer ledger"): the last test here pins it.
 
 F2 (fixed): `replay --mode direct` under another prefix routed a removal to a name no row holds,
 acknowledged it as having nothing to forget, and deleted it from the DLQ.
@@ -18,15 +21,11 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from size_recorder.core.recorder import Message
 from size_recorder.ops.replay import replay_dlq
 from tests.model.conftest import PREFIX, ModelEnv
 from tests.model.simulated_s3 import S3Event, SimulatedBucket
 from tests.model.simulated_sqs import DLQ_URL, SimulatedQueues, SimulatedSqsClient
-
-F1 = "model finding F1: a row named after its key's newest event was consumed takes an older one"
 
 
 def bucket() -> SimulatedBucket:
@@ -49,7 +48,6 @@ def size_of(env: ModelEnv, name: str) -> int | None:
     return found[0]  # type: ignore[no-any-return]
 
 
-@pytest.mark.xfail(strict=True, reason=F1)
 def test_an_upload_redelivered_after_its_row_was_replaced_does_not_size_the_new_row(
     model_env: ModelEnv,
 ) -> None:
@@ -72,7 +70,6 @@ def test_an_upload_redelivered_after_its_row_was_replaced_does_not_size_the_new_
     assert size_of(model_env, "report.pdf") in (None, 200)
 
 
-@pytest.mark.xfail(strict=True, reason=F1)
 def test_an_upload_waiting_for_its_row_does_not_size_it_once_the_object_was_deleted(
     model_env: ModelEnv,
 ) -> None:
@@ -115,4 +112,26 @@ def test_direct_replay_without_the_prefix_keeps_a_removal_whose_row_holds_a_size
     replay_dlq(client=SimulatedSqsClient(queues), dlq_url=DLQ_URL, mode="direct", recorder=operator)
 
     assert [m.body for m in queues.dlq] == [removal.body("uploads")]
+    assert size_of(model_env, "report.pdf") == 100
+
+
+def test_without_the_ledger_an_upload_redelivered_after_its_row_was_replaced_sizes_the_new_row(
+    model_env: ModelEnv,
+) -> None:
+    """The first situation above with a sequencer column but no ledger: the replaced row's
+    sequencer is NULL, so the redelivered older upload is taken (the documented limitation),
+    and only a later event of the key or `check --fix` corrects it."""
+    recorder, store = model_env.recorder(ledger=False)
+    s3 = bucket()
+    insert(model_env, "report.pdf")
+    first = s3.put(PREFIX + "report.pdf", 100)
+    second = s3.put(PREFIX + "report.pdf", 200)
+    store.fail = "before"
+    assert recorder.record([message(first)]).failed
+    assert recorder.record([message(second)]).failed == ()
+    model_env.app.execute(f"DELETE FROM {model_env.qualified}")
+    insert(model_env, "report.pdf")
+
+    recorder.record([message(first)])
+
     assert size_of(model_env, "report.pdf") == 100
