@@ -663,16 +663,30 @@ def test_status_with_an_unreadable_reconciliation_summary_says_why_and_goes_on(
     assert any("could not be read" in item for item in report["not_checked"])
 
 
-def test_status_without_a_reconciliation_says_it_is_not_configured(
+def test_status_of_a_stack_without_a_reconciliation_says_it_is_not_configured(
     operator_env: DocumentsTable, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = make_stack()
 
-    _, out, _ = run_status(capsys, "--stack", stack.name, "--json")
+    code, out, _ = run_status(capsys, "--stack", stack.name, "--json")
 
     reconciliation = json.loads(out)["reconciliation"]
+    assert code == 0
     assert (reconciliation["configured"], reconciliation["last_run"]) == (False, None)
-    assert reconciliation["note"].startswith("not configured")
+    assert reconciliation["note"].startswith(
+        f"not configured: stack {stack.name} has no ReconciliationSummaryUrl output"
+    )
+
+
+def test_status_without_a_stack_does_not_claim_the_reconciliation_is_not_configured(
+    queues: QueueWithDlq, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = status_json(capsys, queues)
+
+    assert code == 0
+    assert report["reconciliation"]["configured"] is None
+    assert report["reconciliation"]["note"].startswith("not checked: pass --stack NAME")
+    assert any(item.startswith("the reconciliation's last run") for item in report["not_checked"])
 
 
 def test_status_points_a_reconciliation_alarm_at_its_runbook_row(

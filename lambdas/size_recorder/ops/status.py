@@ -218,15 +218,19 @@ class LastRun:
 
 @dataclass(frozen=True, slots=True)
 class ReconciliationState:
-    summary_url: str | None  # None: the stack has no reconciliation
+    summary_url: str | None  # None: no stack output or flag names one
     last: LastRun | None  # None: no summary yet, or it could not be read (`error`)
     age_s: int | None  # the last run's end, seconds ago
     max_age_s: int
     error: str | None = None
+    stack: str | None = None  # the stack whose outputs were read
 
     @property
-    def configured(self) -> bool:
-        return self.summary_url is not None
+    def configured(self) -> bool | None:
+        """None: not known, since no stack's outputs were read and no flag named a summary."""
+        if self.summary_url is not None:
+            return True
+        return False if self.stack is not None else None
 
     @property
     def stale(self) -> bool:
@@ -291,11 +295,15 @@ class Status:
     def reconciliation_note(self) -> str:
         """The reconciliation in one line: its last run, or why there is none to show."""
         state = self.reconciliation
+        if state.configured is None:
+            return "not checked: pass --stack NAME (or --reconciliation-summary S3_URL) to read it"
         if state.summary_url is None:
             bucket = self.where.bucket or "BUCKET"
             return (
-                "not configured: no reconciliation runs for this stack;"
-                f" size-recorder check --bucket {bucket} compares the rows with S3 on demand"
+                f"not configured: stack {state.stack} has no {c.OUTPUT_RECONCILE_SUMMARY_URL}"
+                " output (a reconciliation added in your own stack: pass"
+                " --reconciliation-summary S3_URL); size-recorder check --bucket"
+                f" {bucket} compares the rows with S3 on demand"
             )
         if state.error is not None:
             return f"not read: {state.summary_url}: {state.error}"
@@ -361,7 +369,11 @@ def status(
     prefix = alarm_prefix or (f"{where.stack}-" if where.stack else None)
     alarms = Alarms(prefix, _alarms(cloudwatch_client, prefix, where.alarm_topic_arn))
     reconciliation = _reconciliation(
-        s3_client, where.reconciliation_summary, max_age_s=reconciliation_max_age_s, now=now
+        s3_client,
+        where.reconciliation_summary,
+        stack=where.stack,
+        max_age_s=reconciliation_max_age_s,
+        now=now,
     )
     found = _Found(
         where,
@@ -435,12 +447,12 @@ def _database(rows: RowLookup | None) -> DatabaseState:
 
 
 def _reconciliation(
-    client: Any, url: str | None, *, max_age_s: int, now: datetime
+    client: Any, url: str | None, *, stack: str | None, max_age_s: int, now: datetime
 ) -> ReconciliationState:
     """The last summary at `url`; an unreadable one is a finding, not a stop (status goes on
     to say what it could read). Raises StatusError for a `url` that is no s3:// address."""
     if url is None:
-        return ReconciliationState(None, None, None, max_age_s)
+        return ReconciliationState(None, None, None, max_age_s, stack=stack)
     bucket, _, key = url.removeprefix("s3://").partition("/")
     if not url.startswith("s3://") or not bucket or not key:
         raise StatusError(f"{url!r} is not an s3://BUCKET/KEY address of a summary")
@@ -449,14 +461,14 @@ def _reconciliation(
     try:
         stored = s3.read_if_present(client, bucket=bucket, key=key)
         if stored is None:
-            return ReconciliationState(url, None, None, max_age_s)
+            return ReconciliationState(url, None, None, max_age_s, stack=stack)
         last = parse_summary(stored.body, finished=stored.last_modified)
     except SummaryError as exc:
-        return ReconciliationState(url, None, None, max_age_s, error=str(exc))
+        return ReconciliationState(url, None, None, max_age_s, error=str(exc), stack=stack)
     except Exception as exc:  # botocore's errors: no access, no such bucket, the network
-        return ReconciliationState(url, None, None, max_age_s, error=_one_line(exc))
+        return ReconciliationState(url, None, None, max_age_s, error=_one_line(exc), stack=stack)
     age = max(0, int((now - last.finished).total_seconds()))
-    return ReconciliationState(url, last, age, max_age_s)
+    return ReconciliationState(url, last, age, max_age_s, stack=stack)
 
 
 def _one_line(error: Exception) -> str:
@@ -654,7 +666,12 @@ class _Found:
                     f" {int(AGE_WINDOW.total_seconds() // 60)} minutes"
                 )
         reconciliation = self.reconciliation
-        if reconciliation.error is not None:
+        if reconciliation.configured is None:
+            yield (
+                "the reconciliation's last run: pass --stack NAME (or --reconciliation-summary"
+                " S3_URL) to read it"
+            )
+        elif reconciliation.error is not None:
             yield (
                 f"the reconciliation's last run: {reconciliation.summary_url} could not be read"
                 f" ({reconciliation.error}); this shell needs s3:GetObject on it"
