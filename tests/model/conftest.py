@@ -21,11 +21,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
 
+from size_recorder import constants as c
 from size_recorder.adapters.postgres.rows import RowStore
 from size_recorder.adapters.postgres.store import PostgresStore
 from size_recorder.adapters.wiring import postgres_store
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.recorder import Recorder, SizeWrite, StoreError, WriteStatus
+from size_recorder.demo.database import create_documents_table
 
 PREFIX = "media/"
 TABLE = "documents_document"
@@ -115,14 +117,14 @@ class ModelEnv:
         """The configuration; `sequenced`: SIZE_RECORDER_SEQUENCER_COLUMN is set (ordering), and
         with it, unless `ledger` is False, SIZE_RECORDER_SEQUENCER_LEDGER."""
         env = {
-            "DATABASE_URL": self.url,
-            "SIZE_RECORDER_TABLE": self.qualified,
-            "SIZE_RECORDER_KEY_PREFIX": prefix,
+            c.ENV_DATABASE_URL: self.url,
+            c.ENV_TABLE: self.qualified,
+            c.ENV_KEY_PREFIX: prefix,
         }
         if sequenced:
-            env["SIZE_RECORDER_SEQUENCER_COLUMN"] = "size_sequencer"
+            env[c.ENV_SEQUENCER_COLUMN] = "size_sequencer"
             if ledger:
-                env["SIZE_RECORDER_SEQUENCER_LEDGER"] = self.ledger
+                env[c.ENV_SEQUENCER_LEDGER] = self.ledger
         return Settings.from_env(env)
 
     @property
@@ -178,14 +180,8 @@ def model_env(database_url: str) -> Iterator[ModelEnv]:
     schema = f"m_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(database_url, autocommit=True) as app:
         app.execute(f'CREATE SCHEMA "{schema}"')
-        app.execute(
-            f'CREATE TABLE "{schema}".{TABLE} ('
-            " id bigserial PRIMARY KEY,"
-            " file varchar(1024) NOT NULL,"
-            " size_bytes bigint,"
-            " size_sequencer varchar(64))"
-        )
-        app.execute(f'CREATE INDEX ON "{schema}".{TABLE} (file)')
+        # The demo's table, whose sequencer column is that varchar(64).
+        create_documents_table(app, schema, TABLE, file_max_length=1024, sequencer_max_length=64)
         # The sequencer ledger as docs/configuration.md creates it.
         app.execute(
             f'CREATE TABLE "{schema}".{LEDGER} ('
