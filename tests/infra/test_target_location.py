@@ -8,6 +8,7 @@ import json
 
 from aws_cdk import App, Stack
 
+from size_recorder import constants as c
 from size_recorder_cdk import RecorderTarget, SizeRecorderProps
 from size_recorder_cdk.context import context_key, recorder_props, settings_from_mapping
 from size_recorder_cdk.props import problems, target_variables
@@ -29,13 +30,13 @@ def test_targets_sharing_a_storage_location_pass_it_to_the_recorder() -> None:
 
     variables = target_variables(props)
 
-    assert json.loads(variables["SIZE_RECORDER_TARGETS"]) == FILES_AND_IMAGES
+    assert json.loads(variables[c.ENV_TARGETS]) == FILES_AND_IMAGES
 
 
 def test_target_without_a_location_leaves_it_to_the_recorders_default() -> None:
     props = SizeRecorderProps(targets=[RecorderTarget(table="t", prefix="media/")])
 
-    assert "location" not in target_variables(props)["SIZE_RECORDER_TARGETS"]
+    assert "location" not in target_variables(props)[c.ENV_TARGETS]
 
 
 def test_location_outside_its_prefix_fails_synth_naming_the_targets_entry() -> None:

@@ -133,7 +133,7 @@ def test_status_finds_a_dead_letter_older_than_its_row_stale_as_the_recorder_wou
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("SIZE_RECORDER_SEQUENCER_COLUMN", "size_sequencer")
+    monkeypatch.setenv(c.ENV_SEQUENCER_COLUMN, "size_sequencer")
     operator_env.insert("uploads/a.pdf", size=7, sequencer="0055AED6DCD90281F0")
     into_dlq(queues, s3_body("media/uploads/a.pdf", 10, sequencer="0055AED6DCD90281E5"))
 
@@ -345,7 +345,7 @@ def test_status_says_the_oldest_age_is_unknown_when_cloudwatch_has_none(
 def test_status_without_recorder_settings_reads_aws_and_says_what_it_could_not_check(
     queues: QueueWithDlq, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("SIZE_RECORDER_TABLE", "SIZE_RECORDER_KEY_PREFIX", "DATABASE_URL"):
+    for name in (c.ENV_TABLE, c.ENV_KEY_PREFIX, c.ENV_DATABASE_URL):
         monkeypatch.delenv(name)
     into_dlq(queues, NOT_JSON, NO_ROW)
 
@@ -358,13 +358,13 @@ def test_status_without_recorder_settings_reads_aws_and_says_what_it_could_not_c
     }
     assert report["dead_letters"]["routing_checked"] is False
     assert report["database"] == {"checked": False, "error": None}
-    assert any("SIZE_RECORDER_TABLE" in item for item in report["not_checked"])
+    assert any(c.ENV_TABLE in item for item in report["not_checked"])
 
 
 def test_status_with_an_unreachable_database_reports_it_and_still_reads_the_dlq(
     queues: QueueWithDlq, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    monkeypatch.setenv(c.ENV_DATABASE_URL, "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
     into_dlq(queues, NOT_JSON, NO_ROW)
 
     code, report = status_json(capsys, queues)
@@ -421,7 +421,7 @@ def test_status_with_an_empty_dlq_url_says_it_is_empty(
 def test_status_names_the_variable_of_a_column_that_does_not_exist(
     queues: QueueWithDlq, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SIZE_RECORDER_SIZE_COLUMN", "bytes")
+    monkeypatch.setenv(c.ENV_SIZE_COLUMN, "bytes")
 
     code, _, err = run_status(capsys, "--queue-url", queues.url, "--dlq-url", queues.dlq_url)
 

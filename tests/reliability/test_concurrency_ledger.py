@@ -56,7 +56,7 @@ def test_record_from_concurrent_recorders_with_a_ledger_keeps_the_newest_event_p
         **{c.ENV_SEQUENCER_COLUMN: "size_sequencer", c.ENV_SEQUENCER_LEDGER: ledger},
     )
     # As in test_concurrency.py: the plan a large table gets, rows met in each batch's order.
-    env["DATABASE_URL"] += "&options=" + quote(
+    env[c.ENV_DATABASE_URL] += "&options=" + quote(
         "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
     )
     messages: list[Message] = []

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.core.config import ConfigError, Settings, Target
 
-BASE = {"DATABASE_URL": "postgresql://localhost/app", "SIZE_RECORDER_TABLE": "documents_document"}
+BASE = {c.ENV_DATABASE_URL: "postgresql://localhost/app", c.ENV_TABLE: "documents_document"}
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env({**BASE, **env})
+def settings(env: dict[str, str] | None = None) -> Settings:
+    return Settings.from_env({**BASE, **(env or {})})
 
 
 def test_settings_default_to_djangos_column_names() -> None:
@@ -23,65 +24,65 @@ def test_settings_default_to_djangos_column_names() -> None:
 
 
 def test_settings_accept_a_schema_qualified_table() -> None:
-    (target,) = settings(SIZE_RECORDER_TABLE="public.documents_document").targets
+    (target,) = settings({c.ENV_TABLE: "public.documents_document"}).targets
     assert target.table == ("public", "documents_document")
 
 
 def test_settings_require_a_database() -> None:
     with pytest.raises(ConfigError, match=r"DATABASE_URL.*SIZE_RECORDER_DB_SECRET_ARN"):
-        Settings.from_env({"SIZE_RECORDER_TABLE": "t"})
+        Settings.from_env({c.ENV_TABLE: "t"})
 
 
 def test_settings_accept_a_secret_instead_of_a_url() -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
-    loaded = Settings.from_env({"SIZE_RECORDER_DB_SECRET_ARN": arn, "SIZE_RECORDER_TABLE": "t"})
+    loaded = Settings.from_env({c.ENV_DB_SECRET_ARN: arn, c.ENV_TABLE: "t"})
     assert loaded.db_secret_arn == arn
 
 
 def test_settings_require_a_table() -> None:
-    with pytest.raises(ConfigError, match="SIZE_RECORDER_TABLE"):
-        Settings.from_env({"DATABASE_URL": "postgresql://localhost/app"})
+    with pytest.raises(ConfigError, match=c.ENV_TABLE):
+        Settings.from_env({c.ENV_DATABASE_URL: "postgresql://localhost/app"})
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("SIZE_RECORDER_TABLE", 'documents"; DROP TABLE x; --'),
-        ("SIZE_RECORDER_TABLE", "a.b.c"),
-        ("SIZE_RECORDER_KEY_COLUMN", "file name"),
-        ("SIZE_RECORDER_SIZE_COLUMN", "1size"),
-        ("SIZE_RECORDER_SEQUENCER_COLUMN", "seq)--"),
+        (c.ENV_TABLE, 'documents"; DROP TABLE x; --'),
+        (c.ENV_TABLE, "a.b.c"),
+        (c.ENV_KEY_COLUMN, "file name"),
+        (c.ENV_SIZE_COLUMN, "1size"),
+        (c.ENV_SEQUENCER_COLUMN, "seq)--"),
     ],
 )
 def test_settings_reject_identifiers_that_are_not_plain(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
-        settings(**{variable: value})
+        settings({variable: value})
 
 
 @pytest.mark.parametrize(
     "variable",
-    ["SIZE_RECORDER_STATEMENT_TIMEOUT_MS", "SIZE_RECORDER_UNMATCHED_RETRY_BASE_S"],
+    [c.ENV_STATEMENT_TIMEOUT_MS, c.ENV_UNMATCHED_RETRY_BASE_S],
 )
 @pytest.mark.parametrize("value", ["soon", "0", "-5"])
 def test_settings_reject_timeouts_that_are_not_positive(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
-        settings(**{variable: value})
+        settings({variable: value})
 
 
 def test_route_strips_the_key_prefix() -> None:
-    route = settings(SIZE_RECORDER_KEY_PREFIX="media/").route("bucket", "media/a/b.pdf")
+    route = settings({c.ENV_KEY_PREFIX: "media/"}).route("bucket", "media/a/b.pdf")
     assert route is not None
     assert route.name == "a/b.pdf"
 
 
 def test_route_skips_keys_outside_the_prefix() -> None:
-    assert settings(SIZE_RECORDER_KEY_PREFIX="media/").route("bucket", "static/app.css") is None
+    assert settings({c.ENV_KEY_PREFIX: "media/"}).route("bucket", "static/app.css") is None
 
 
 def targets_env(*targets: dict[str, object]) -> dict[str, str]:
     return {
-        "DATABASE_URL": "postgresql://localhost/app",
-        "SIZE_RECORDER_TARGETS": json.dumps(targets),
+        c.ENV_DATABASE_URL: "postgresql://localhost/app",
+        c.ENV_TARGETS: json.dumps(targets),
     }
 
 
@@ -131,12 +132,12 @@ def test_route_ignores_targets_for_other_buckets() -> None:
 )
 def test_settings_reject_malformed_targets(raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        Settings.from_env({"DATABASE_URL": "postgresql://x", "SIZE_RECORDER_TARGETS": raw})
+        Settings.from_env({c.ENV_DATABASE_URL: "postgresql://x", c.ENV_TARGETS: raw})
 
 
 def test_settings_refuse_targets_together_with_single_target_variables() -> None:
     with pytest.raises(ConfigError, match="one or the other"):
-        settings(SIZE_RECORDER_TARGETS='[{"table": "t"}]')
+        settings({c.ENV_TARGETS: '[{"table": "t"}]'})
 
 
 @pytest.mark.parametrize(("receives", "delay"), [(1, 2), (2, 4), (3, 8), (9, 300), (500, 300)])

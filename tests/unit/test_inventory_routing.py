@@ -11,6 +11,7 @@ from urllib.parse import quote, quote_plus, unquote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from size_recorder import constants as c
 from size_recorder.core.config import Settings
 from size_recorder.ops.reconcile import Layout, Reported, read_row, route
 
@@ -40,7 +41,7 @@ def configured(prefixes: list[str], bucket_specific: bool, cuts: list[int]) -> S
     if bucket_specific:
         targets.append({"table": "anywhere", "prefix": prefixes[0] + "a"})
     return Settings.from_env(
-        {"DATABASE_URL": "postgresql://localhost/x", "SIZE_RECORDER_TARGETS": json.dumps(targets)}
+        {c.ENV_DATABASE_URL: "postgresql://localhost/x", c.ENV_TARGETS: json.dumps(targets)}
     )
 
 

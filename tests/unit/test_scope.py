@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from size_recorder import constants as c
 from size_recorder.core.config import Settings
 from size_recorder.core.scope import ScopeError, group_by_target, owns, scopes
 
 NESTED = Settings.from_env(
     {
-        "DATABASE_URL": "postgresql://localhost/app",
-        "SIZE_RECORDER_TARGETS": json.dumps(
+        c.ENV_DATABASE_URL: "postgresql://localhost/app",
+        c.ENV_TARGETS: json.dumps(
             [
                 {"prefix": "media/", "table": "documents_document"},
                 {"prefix": "media/avatars/", "table": "accounts_profile", "key_column": "avatar"},
@@ -69,8 +70,8 @@ def test_scopes_refuse_a_prefix_no_target_covers() -> None:
 # location: each routes by its own directory, and both names keep it.
 SHARED_LOCATION = Settings.from_env(
     {
-        "DATABASE_URL": "postgresql://localhost/app",
-        "SIZE_RECORDER_TARGETS": json.dumps(
+        c.ENV_DATABASE_URL: "postgresql://localhost/app",
+        c.ENV_TARGETS: json.dumps(
             [
                 {"prefix": "media/uploads/", "location": "media/", "table": "documents_document"},
                 {
