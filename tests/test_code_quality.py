@@ -38,12 +38,6 @@ def test_import_contracts_hold() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Directories whose test modules still import helpers from their conftest.py: the helpers move to
-# a module beside it (as tests/infra/apps.py and tests/integration/pipeline.py did) once these
-# directories are free to change.
-CONFTEST_IMPORTS_PENDING = ("tests/django/", "tests/model/")
-
-
 def test_no_test_module_imports_a_conftest() -> None:
     """A conftest.py holds fixtures and hooks, reached through pytest; helpers are imported from
     plain modules (tests/support/, or one beside the tests), fixtures several directories share
@@ -51,8 +45,6 @@ def test_no_test_module_imports_a_conftest() -> None:
     importing = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        if relative.startswith(CONFTEST_IMPORTS_PENDING):
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = (
                 [node.module or ""]

@@ -1,5 +1,5 @@
 """A real Django project for the integration's tests: Postgres, django-storages' S3Storage on the
-suite's moto server (`moto_endpoint`, tests/conftest.py), DRF.
+suite's moto server (`moto_endpoint`, tests/plugins/aws.py), DRF.
 
 Django's settings can be configured once per process, and the other test directories share this
 process, so the project is configured here, when this directory is collected, without
@@ -9,21 +9,24 @@ moto endpoint) is filled in by the fixtures before anything opens a connection o
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import django
 import pytest
 from django.conf import settings
 
-BUCKET = f"size-recorder-django-{uuid.uuid4().hex[:8]}"
-# django-storages' AWS_LOCATION: every key starts with it, the FileField column does not.
-LOCATION = "media"
-KEY_PREFIX = f"{LOCATION}/"
+from size_recorder import constants as c
+from tests.django.project import (
+    BUCKET,
+    LOCATION,
+    DjangoProject,
+    RecorderRole,
+    RecordUpload,
+    s3_event,
+)
 
 if not settings.configured:
     settings.configure(
@@ -45,28 +48,6 @@ if not settings.configured:
         AWS_S3_ENDPOINT_URL=None,
     )
     django.setup()
-
-
-@dataclass(frozen=True, slots=True)
-class DjangoProject:
-    """Where the project's resources live, for tests that talk to them without Django."""
-
-    database_url: str
-    endpoint_url: str
-    bucket: str
-    key_prefix: str = KEY_PREFIX
-
-    def s3_client(self) -> Any:
-        """A boto3 client that plays 'another service': it uploads outside Django."""
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
 
 
 @pytest.fixture(scope="package")
@@ -165,14 +146,6 @@ def s3_requests() -> Iterator[list[str]]:
     events.unregister("before-send.s3", unique_id=hook_id)
 
 
-@dataclass(frozen=True, slots=True)
-class RecorderRole:
-    """A login role holding only the grants from `recorder_grant_sql`."""
-
-    name: str
-    database_url: str
-
-
 @pytest.fixture(scope="package")
 def recorder_role(django_project: DjangoProject) -> Iterator[RecorderRole]:
     """The recorder's database role, created with exactly the documented GRANT."""
@@ -201,23 +174,6 @@ def recorder_role(django_project: DjangoProject) -> Iterator[RecorderRole]:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
-def s3_event(key: str, size: int, sequencer: str) -> str:
-    """The body S3 sends to the queue when `key` is written."""
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": BUCKET},
-            "object": {"key": key, "size": size, "sequencer": sequencer},
-        },
-    }
-    return json.dumps({"Records": [record]})
-
-
-# Delivers one upload's event for a Document's file name: (name, size, sequencer).
-RecordUpload = Callable[[str, int, str], None]
-
-
 @pytest.fixture
 def record_upload(recorder_role: RecorderRole) -> Iterator[RecordUpload]:
     """The real recorder, configured from the model and connected as the recorder's role."""
@@ -227,13 +183,13 @@ def record_upload(recorder_role: RecorderRole) -> Iterator[RecordUpload]:
     from size_recorder.django import recorder_environment
     from tests.django.documents.models import Document
 
-    env = {**recorder_environment(Document), "DATABASE_URL": recorder_role.database_url}
+    env = {**recorder_environment(Document), c.ENV_DATABASE_URL: recorder_role.database_url}
     settings = Settings.from_env(env)
     store = postgres_store(settings)
     recorder = build_recorder(settings, store)
 
     def record(name: str, size: int, sequencer: str) -> None:
-        key = env["SIZE_RECORDER_KEY_PREFIX"] + name
+        key = env[c.ENV_KEY_PREFIX] + name
         recorder.record([Message(uuid.uuid4().hex, s3_event(key, size, sequencer))])
 
     yield record

@@ -10,8 +10,8 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from size_recorder.django import RecordedSizeFileField
-from tests.django.conftest import DjangoProject
 from tests.django.documents.models import Document
+from tests.django.project import DjangoProject
 
 
 def _upload_outside_django(project: DjangoProject, body: bytes) -> str:

@@ -18,9 +18,9 @@ from django.test.utils import isolate_apps
 from PIL import Image
 from rest_framework import serializers
 
-from tests.django.conftest import DjangoProject
 from tests.django.documents.models import Photo
 from tests.django.documents.serializers import PhotoSerializer
+from tests.django.project import DjangoProject
 
 IMAGES = 100
 

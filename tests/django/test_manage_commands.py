@@ -24,11 +24,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from size_recorder import constants as c
 from size_recorder.django import recorder_environment, recorder_grant_sql
 from size_recorder.django.management.commands.size_recorder import _run_child, _walks
 from size_recorder.django.recorder import field_targets
-from tests.django.conftest import DjangoProject
 from tests.django.documents.models import Document, Photo
+from tests.django.project import DjangoProject
 
 CLI_EXTRA = "pip install 'size-recorder[cli]'"
 
@@ -70,14 +71,14 @@ def test_env_leaves_the_database_url_to_the_functions_secret() -> None:
 def test_env_for_a_multi_table_child_names_its_parents_table() -> None:
     out, _ = _manage("env", "--model", "documents.Scan", "--json")
 
-    assert json.loads(out)["SIZE_RECORDER_TABLE"] == "public.documents_document"
+    assert json.loads(out)[c.ENV_TABLE] == "public.documents_document"
 
 
 def test_env_for_every_model_routes_each_field_by_its_upload_to_directory() -> None:
     # This project keeps Document.file and Photo.image both under media/ on one bucket.
     out, _ = _manage("env", "--json")
 
-    targets = json.loads(json.loads(out)["SIZE_RECORDER_TARGETS"])
+    targets = json.loads(json.loads(out)[c.ENV_TARGETS])
     assert [(t["key_column"], t["prefix"], t["location"]) for t in targets] == [
         ("file", "media/uploads/", "media/"),
         ("image", "media/photos/", "media/"),

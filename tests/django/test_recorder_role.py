@@ -12,13 +12,14 @@ from django.db import connection, models
 from django.test.utils import isolate_apps
 from psycopg import errors
 
+from size_recorder import constants as c
 from size_recorder.adapters.wiring import build_recorder, postgres_store
 from size_recorder.core.config import Settings
 from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message
 from size_recorder.django import recorder_environment, recorder_grant_sql
-from tests.django.conftest import RecorderRole, s3_event
 from tests.django.documents.models import Document
+from tests.django.project import RecorderRole, s3_event
 
 
 def test_recorder_grant_sql_names_only_the_recorder_columns() -> None:
@@ -51,7 +52,7 @@ def test_recorder_role_runs_the_recorder_update(recorder_role: RecorderRole) -> 
     store = postgres_store(settings)
     recorder = build_recorder(settings, store)
     store.verify()
-    key = env["SIZE_RECORDER_KEY_PREFIX"] + "granted/a.pdf"
+    key = env[c.ENV_KEY_PREFIX] + "granted/a.pdf"
     batch = recorder.record([Message("m", s3_event(key, 512, "0A1B"))])
     store.close()
 
@@ -87,11 +88,11 @@ def test_recorder_role_cannot_insert_rows(recorder_role: RecorderRole) -> None:
 
 def test_recorder_environment_describes_the_model_and_storage_prefix() -> None:
     assert recorder_environment(Document) == {
-        "SIZE_RECORDER_TABLE": "public.documents_document",
-        "SIZE_RECORDER_KEY_COLUMN": "file",
-        "SIZE_RECORDER_SIZE_COLUMN": "size_bytes",
-        "SIZE_RECORDER_SEQUENCER_COLUMN": "size_sequencer",
-        "SIZE_RECORDER_KEY_PREFIX": "media/",
+        c.ENV_TABLE: "public.documents_document",
+        c.ENV_KEY_COLUMN: "file",
+        c.ENV_SIZE_COLUMN: "size_bytes",
+        c.ENV_SEQUENCER_COLUMN: "size_sequencer",
+        c.ENV_KEY_PREFIX: "media/",
     }
 
 

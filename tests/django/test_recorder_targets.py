@@ -24,6 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from storages.backends.s3 import S3Storage
 
+from size_recorder import constants as c
 from size_recorder.adapters.wiring import build_recorder, postgres_store
 from size_recorder.core.config import Settings
 from size_recorder.core.recorder import Message
@@ -33,8 +34,8 @@ from size_recorder.django import (
     recorder_grant_sql,
     recorder_targets,
 )
-from tests.django.conftest import BUCKET, DjangoProject, s3_event
 from tests.django.documents.models import Document, Photo, Scan
+from tests.django.project import BUCKET, DjangoProject, s3_event
 
 CreateTable = Callable[[type[models.Model]], None]
 
@@ -102,7 +103,7 @@ def _recorded_model(name: str, db_table: str, **fields: models.Field) -> type[mo
 
 
 def test_multi_table_child_is_recorded_in_its_parents_table() -> None:
-    assert recorder_environment(Scan)["SIZE_RECORDER_TABLE"] == "public.documents_document"
+    assert recorder_environment(Scan)[c.ENV_TABLE] == "public.documents_document"
 
 
 def test_multi_table_child_grant_names_its_parents_table() -> None:
@@ -121,7 +122,7 @@ def test_table_found_through_search_path_is_named_with_its_schema(
 
         env = recorder_environment(invoice)
 
-    assert env["SIZE_RECORDER_TABLE"] == f"{billing_schema}.invoices"
+    assert env[c.ENV_TABLE] == f"{billing_schema}.invoices"
 
 
 @isolate_apps("tests.django.documents")
@@ -168,7 +169,7 @@ def test_quoted_schema_in_db_table_becomes_schema_dot_table(
     invoice = _recorded_model("Invoice", f'"{billing_schema}"."documents"')
     create_table(invoice)
 
-    assert recorder_environment(invoice)["SIZE_RECORDER_TABLE"] == f"{billing_schema}.documents"
+    assert recorder_environment(invoice)[c.ENV_TABLE] == f"{billing_schema}.documents"
 
 
 @isolate_apps("tests.django.documents")
@@ -211,9 +212,9 @@ def test_model_with_two_recorded_fields_gets_targets_json(create_table: CreateTa
     env = recorder_environment(invoice)
 
     table = f"public.{invoice._meta.db_table}"
-    assert list(env) == ["SIZE_RECORDER_TARGETS"]
+    assert list(env) == [c.ENV_TARGETS]
     # In field order: `preview` was built first, in the call's arguments.
-    assert json.loads(env["SIZE_RECORDER_TARGETS"]) == [
+    assert json.loads(env[c.ENV_TARGETS]) == [
         {
             "table": table,
             "key_column": "preview",

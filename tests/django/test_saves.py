@@ -13,8 +13,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from tests.django.conftest import RecordUpload
 from tests.django.documents.models import Document, Scan
+from tests.django.project import RecordUpload
 
 
 def _columns(doc: Document) -> tuple[int | None, str | None]:

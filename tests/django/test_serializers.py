@@ -11,9 +11,9 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.django.conftest import DjangoProject
 from tests.django.documents.models import Document
 from tests.django.documents.serializers import DocumentSerializer
+from tests.django.project import DjangoProject
 
 DOCUMENTS = 100
 NOT_RECORDED = 37  # rows from before the recorder ran: size_bytes still NULL

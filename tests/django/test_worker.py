@@ -16,8 +16,8 @@ import pytest
 from size_recorder.adapters.sqs import queue_arn
 from size_recorder.cli import main
 from size_recorder.django import recorder_environment
-from tests.django.conftest import DjangoProject, RecorderRole
 from tests.django.documents.models import Document
+from tests.django.project import DjangoProject, RecorderRole
 
 
 def _notifying_queue(project: DjangoProject, prefix: str) -> str:

@@ -56,7 +56,7 @@ from size_recorder.core.recorder import Message, Recorder
 from size_recorder.ops.backfill import backfill
 from size_recorder.ops.check import check
 from size_recorder.ops.replay import replay_dlq
-from tests.model.conftest import PREFIX, ModelEnv, model_settings, profile_name
+from tests.model.environment import PREFIX, ModelEnv, model_settings, profile_name
 from tests.model.known_defects import PENDING
 from tests.model.simulated_s3 import S3Event, SimulatedBucket, SimulatedS3Client
 from tests.model.simulated_sqs import (

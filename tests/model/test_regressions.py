@@ -23,7 +23,7 @@ import random
 
 from size_recorder.core.recorder import Message
 from size_recorder.ops.replay import replay_dlq
-from tests.model.conftest import PREFIX, ModelEnv
+from tests.model.environment import PREFIX, ModelEnv
 from tests.model.simulated_s3 import S3Event, SimulatedBucket
 from tests.model.simulated_sqs import DLQ_URL, SimulatedQueues, SimulatedSqsClient
 
