@@ -579,6 +579,7 @@ class SizeRecorder(Construct):
         throttles_alarm_threshold: int = 1,
         reconcile: bool = False,
         inventory_destination: s3.IBucket | None = None,
+        s3_endpoint: bool = True,
     ) -> None:
         super().__init__(scope, id)
         # Spelled out, as jsii spells out every construct's props, so that type checkers and
@@ -638,6 +639,7 @@ class SizeRecorder(Construct):
             throttles_alarm_threshold=throttles_alarm_threshold,
             reconcile=reconcile,
             inventory_destination=inventory_destination,
+            s3_endpoint=s3_endpoint,
         )
         validate(props, region=Stack.of(self).region)
         self.props = props
@@ -685,7 +687,9 @@ class SizeRecorder(Construct):
             from size_recorder_cdk.reconcile import add_reconciliation
 
             self.reconciliation = add_reconciliation(
-                self, inventory_destination=props.inventory_destination
+                self,
+                inventory_destination=props.inventory_destination,
+                s3_endpoint=props.s3_endpoint,
             )
 
     def add_bucket(self, bucket: s3.IBucket, *, prefix: str | None = None) -> None:

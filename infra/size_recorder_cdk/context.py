@@ -84,6 +84,7 @@ class ContextSettings:
     # Network: no VPC, or all three ids.
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
+    subnet_route_table_ids: tuple[str, ...] = ()  # each subnet's, in order: the S3 endpoint's
     security_group_ids: tuple[str, ...] = ()
     vpc_endpoints: bool = True
     vpc_cidr_block: str | None = None  # the endpoints admit it (their DNS serves the whole VPC)
@@ -120,6 +121,7 @@ class ContextSettings:
     # existing one names the bucket its own inventory configuration writes to).
     reconcile: bool = False
     inventory_destination_bucket_name: str | None = None
+    s3_endpoint: bool = True  # with the VPC endpoints: an S3 gateway endpoint for its batches
 
 
 def context_key(name: str) -> str:
@@ -152,6 +154,7 @@ PROP_OF_SETTING: Final = {
     "vpc_id": "vpc",
     "vpc_cidr_block": "vpc",
     "subnet_ids": "vpc_subnets",
+    "subnet_route_table_ids": "vpc_subnets",
     "security_group_ids": "security_groups",
     "alarm_topic_arn": "alarm_topic",
     "inventory_destination_bucket_name": "inventory_destination",
@@ -232,6 +235,7 @@ _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+_ROUTE_TABLE_ID = re.compile(r"rtb-[0-9a-f]{8}([0-9a-f]{9})?")
 _SECURITY_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DB_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
@@ -251,6 +255,7 @@ _FORMATS: Final = (
     ("db_secret_kms_key_arn", _KMS_KEY_ARN, "a KMS key ARN"),
     ("vpc_id", _VPC_ID, "a VPC id (vpc-0123456789abcdef0)"),
     ("subnet_ids", _SUBNET_ID, "subnet ids (subnet-0123456789abcdef0)"),
+    ("subnet_route_table_ids", _ROUTE_TABLE_ID, "route table ids (rtb-0123456789abcdef0)"),
     ("security_group_ids", _SECURITY_GROUP_ID, "security group ids (sg-0123456789abcdef0)"),
     ("vpc_cidr_block", _IPV4_CIDR, "an IPv4 CIDR block (10.0.0.0/16)"),
     ("endpoint_peers", _ENDPOINT_PEER, "IPv4 CIDR blocks or security group ids"),
@@ -366,6 +371,7 @@ def recorder_props(scope: Construct, settings: ContextSettings) -> dict[str, Any
 _NETWORK_SETTINGS: Final = (
     "vpc_id",
     "subnet_ids",
+    "subnet_route_table_ids",
     "security_group_ids",
     "vpc_cidr_block",
     "endpoint_peers",
@@ -378,6 +384,21 @@ def _check_network(checks: Checks, s: ContextSettings) -> None:
         checks.need(not given, "vpc_id", *given, why="these need a VPC id")
         return
     checks.need(bool(s.subnet_ids), "subnet_ids", "vpc_id", why="a VPC needs the subnets")
+    checks.need(
+        not s.subnet_route_table_ids or len(s.subnet_route_table_ids) == len(s.subnet_ids),
+        "subnet_route_table_ids",
+        "subnet_ids",
+        why="one route table id per subnet, in the subnets' order (repeat an id the subnets share)",
+    )
+    # The construct refuses this too, once built; here the message names the context keys.
+    checks.need(
+        not (s.reconcile and s.vpc_endpoints and s.s3_endpoint) or bool(s.subnet_route_table_ids),
+        "subnet_route_table_ids",
+        "s3_endpoint",
+        why="the reconciliation's S3 gateway endpoint (made with the VPC endpoints) adds a route"
+        " to each subnet's route table, which synth does not look up: give them, or set"
+        " s3Endpoint=false if those route tables already route S3 (a gateway endpoint or NAT)",
+    )
     checks.need(
         bool(s.security_group_ids),
         "security_group_ids",
@@ -469,8 +490,8 @@ def _secret(scope: Construct, s: ContextSettings) -> secretsmanager.ISecret | No
 
 
 def _network(scope: Construct, s: ContextSettings) -> dict[str, Any]:
-    """The VPC, subnets and groups from their ids, so synth needs no lookup (the AZ list is
-    unused once the subnets are explicit)."""
+    """The VPC, subnets (with their route tables, when given) and groups from their ids, so
+    synth needs no lookup (the AZ list is unused once the subnets are explicit)."""
     assert s.vpc_id is not None
     vpc = ec2.Vpc.from_vpc_attributes(
         scope,
@@ -479,16 +500,27 @@ def _network(scope: Construct, s: ContextSettings) -> dict[str, Any]:
         availability_zones=["unused"],
         vpc_cidr_block=s.vpc_cidr_block,
     )
-    subnets = [
-        ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet_id)
-        for i, subnet_id in enumerate(s.subnet_ids)
-    ]
-    for subnet in subnets:
+    subnets: list[ec2.ISubnet] = []
+    for i, subnet_id in enumerate(s.subnet_ids):
+        if s.subnet_route_table_ids:
+            subnets.append(
+                ec2.Subnet.from_subnet_attributes(
+                    scope,
+                    f"Subnet{i}",
+                    subnet_id=subnet_id,
+                    route_table_id=s.subnet_route_table_ids[i],
+                )
+            )
+            continue
+        subnet = ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet_id)
         acknowledge(
             subnet,
             "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
-            "Subnets are given by id only; nothing in this stack reads their route table.",
+            "Subnets are given by id only, without subnetRouteTableIds; nothing in this stack"
+            " reads their route tables (the reconciliation's S3 gateway endpoint would, and is"
+            " refused without them).",
         )
+        subnets.append(subnet)
     return {
         "vpc": vpc,
         "vpc_subnets": ec2.SubnetSelection(subnets=subnets),

@@ -396,6 +396,15 @@ class SizeRecorderProps:
             default="none: a new one, for a bucket the construct makes",
         ),
     )
+    s3_endpoint: bool = field(
+        default=True,
+        metadata=doc(
+            "with `reconcile`: the reconciliation's `s3_endpoint`, an S3 gateway endpoint on the"
+            " route tables of the recorder's subnets when it makes its VPC endpoints (imported"
+            " subnets need their `route_table_id`); `False` when those route tables already"
+            " route S3"
+        ),
+    )
 
     @property
     def effective_event_source(self) -> EventSource:

@@ -502,8 +502,9 @@ class Reconciliation(Construct):
                 raise
             why = (
                 "the S3 gateway endpoint adds a route to the route tables of the recorder's"
-                " subnets: import the VPC with them (private_subnet_route_table_ids), or pass"
-                " s3_endpoint=False when those route tables already route S3"
+                " subnets: import the VPC with them (private_subnet_route_table_ids) or each"
+                " subnet with its own (Subnet.from_subnet_attributes(route_table_id=...)), or"
+                " pass s3_endpoint=False when those route tables already route S3"
             )
             raise SizeRecorderConfigError([Problem(("s3_endpoint", "vpc"), why)]) from exc
 

@@ -288,6 +288,33 @@ def test_context_endpoint_peers_mix_cidrs_and_security_groups(app: App) -> None:
         ),
         pytest.param({"vpc_id": "vpc-1"}, ["vpcId"], id="vpc-id-malformed"),
         pytest.param(
+            {
+                "vpc_id": VPC_ID,
+                "subnet_ids": list(SUBNET_IDS),
+                "security_group_ids": [SECURITY_GROUP_ID],
+                "vpc_cidr_block": VPC_CIDR,
+                "subnet_route_table_ids": "rtb-1,rtb-2",
+            },
+            ["subnetRouteTableIds"],
+            id="route-table-id-malformed",
+        ),
+        pytest.param(
+            {
+                "vpc_id": VPC_ID,
+                "subnet_ids": list(SUBNET_IDS),
+                "security_group_ids": [SECURITY_GROUP_ID],
+                "vpc_cidr_block": VPC_CIDR,
+                "subnet_route_table_ids": "rtb-0aaaaaaaaaaaaaaa1",
+            },
+            ["subnetRouteTableIds", "subnetIds"],
+            id="route-tables-not-one-per-subnet",
+        ),
+        pytest.param(
+            {"subnet_route_table_ids": "rtb-0aaaaaaaaaaaaaaa1"},
+            ["vpcId", "subnetRouteTableIds"],
+            id="route-tables-no-vpc",
+        ),
+        pytest.param(
             {"alarm_email": "ops@example.com", "alarm_topic_arn": TOPIC_ARN},
             ["alarmEmail", "alarmTopicArn"],
             id="email+topic",

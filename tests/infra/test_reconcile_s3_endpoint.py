@@ -18,7 +18,18 @@ from cfnlint.api import lint
 
 from size_recorder_cdk import SizeRecorder, SizeRecorderConfigError
 from size_recorder_cdk.reconcile import Reconciliation, add_reconciliation
-from tests.infra.apps import SECRET_ARN, SUBNET_IDS, VPC_CIDR, VPC_ID, feature_flags
+from size_recorder_cdk.stack import SizeRecorderStack
+from tests.infra.apps import (
+    SECRET_ARN,
+    SECURITY_GROUP_ID,
+    SUBNET_IDS,
+    VPC_CIDR,
+    VPC_ID,
+    app_context,
+    feature_flags,
+    new_app,
+    synthesize,
+)
 
 ROUTE_TABLE_IDS = ("rtb-0aaaaaaaaaaaaaaa1", "rtb-0bbbbbbbbbbbbbbb2")
 
@@ -113,3 +124,51 @@ def test_reconciliation_in_subnets_without_known_route_tables_is_refused() -> No
     _, _, recorder = private_subnets_app(route_tables=False)
     with pytest.raises(SizeRecorderConfigError, match=r"s3_endpoint and vpc: .*route tables"):
         add_reconciliation(recorder)
+
+
+# The stack behind cdk.json imports the subnets by id: their route tables come from context.
+
+
+def reconcile_in_a_vpc_context(**settings: Any) -> dict[str, Any]:
+    """`-c reconcile=true` with a VPC by ids, the stack making its endpoints (the default)."""
+    return app_context(
+        reconcile="true",
+        vpc_id=VPC_ID,
+        subnet_ids=",".join(SUBNET_IDS),
+        security_group_ids=SECURITY_GROUP_ID,
+        vpc_cidr_block=VPC_CIDR,
+        **settings,
+    )
+
+
+def test_context_reconcile_in_a_vpc_with_route_table_ids_routes_s3_through_them() -> None:
+    # The synth runs cdk-nag: the subnets, imported with their route tables, need no
+    # acknowledgement.
+    s = synthesize(reconcile_in_a_vpc_context(subnet_route_table_ids=",".join(ROUTE_TABLE_IDS)))
+    [endpoint] = gateway_endpoints(s.stack)
+    assert endpoint["VpcId"] == VPC_ID
+    assert endpoint["RouteTableIds"] == list(ROUTE_TABLE_IDS)
+    assert s.recorder.reconciliation is not None
+    assert s.recorder.reconciliation.s3_endpoint is not None
+
+
+def test_context_reconcile_in_subnets_sharing_a_route_table_routes_it_once() -> None:
+    shared = [ROUTE_TABLE_IDS[0]] * len(SUBNET_IDS)
+    s = synthesize(reconcile_in_a_vpc_context(subnet_route_table_ids=shared))
+    [endpoint] = gateway_endpoints(s.stack)
+    assert endpoint["RouteTableIds"] == [ROUTE_TABLE_IDS[0]]
+
+
+def test_context_reconcile_in_a_vpc_that_routes_s3_already_synthesizes_without_one() -> None:
+    s = synthesize(reconcile_in_a_vpc_context(s3_endpoint="false"))
+    assert gateway_endpoints(s.stack) == []
+    assert s.recorder.reconciliation is not None
+    assert s.recorder.reconciliation.s3_endpoint is None
+
+
+def test_context_reconcile_in_a_vpc_without_route_table_ids_names_the_keys_that_fix_it() -> None:
+    with pytest.raises(SizeRecorderConfigError) as caught:
+        SizeRecorderStack(new_app(reconcile_in_a_vpc_context()), "SizeRecorder")
+    message = str(caught.value)
+    assert "'size-recorder:subnetRouteTableIds' and 'size-recorder:s3Endpoint'" in message
+    assert "s3_endpoint and vpc" not in message
