@@ -246,6 +246,20 @@ def test_replay_json_summary_uses_snake_case_keys(
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", key) for key in keys), keys
 
 
+def test_replay_json_summary_names_its_type_and_command_like_the_other_tools(
+    pipeline: Pipeline,
+    operator_env: DocumentsTable,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An operator's jq filter on `.command` or `.type` reads replay's summary as it reads
+    backfill's, check's and discard's."""
+    into_dlq(pipeline, *recordable(*NAMES))
+
+    _, summary = json_run(capsys, "--dlq-url", pipeline.dlq_url, "--mode", "direct", "--dry-run")
+
+    assert (summary["type"], summary["command"]) == ("summary", "replay")
+
+
 def test_empty_dlq_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert replay("--dlq-url", "") == 2
 

@@ -146,14 +146,17 @@ def summary_rows(result: ReplayResult) -> dict[str, Any]:
     rows[label] = len(result.still_failing)
     if result.mode is ReplayMode.DIRECT:
         rows["kept: routed nowhere by this configuration"] = len(result.kept_for_configuration)
-    rows["read to the end of the DLQ"] = result.drained
+    rows["read to the end of the DLQ"] = "yes" if result.drained else "no"
     return rows
 
 
 def json_summary(result: ReplayResult) -> dict[str, Any]:
     """The summary for scripts, in stable snake_case keys (a dry run has `would_move` for
-    `moved`); every message left in the DLQ is listed with its reason."""
+    `moved`); every message left in the DLQ is listed with its reason. `type` and `command` as
+    the other tools' summaries have them, so one jq filter reads them all."""
     summary: dict[str, Any] = {
+        "type": "summary",
+        "command": "replay",
         "mode": str(result.mode),
         "method": result.method,
         "dry_run": result.dry_run,
