@@ -63,6 +63,7 @@ class ContextSettings:
     sequencer_column: str | None = None
     key_prefix: str = ""
     targets: str | None = None  # JSON list of target objects, as SIZE_RECORDER_TARGETS
+    sequencer_ledger: str | None = None  # SIZE_RECORDER_SEQUENCER_LEDGER; needs a sequencer column
 
     # Database: a secret, or IAM auth (a user and one instance, cluster or proxy, by its pair
     # of ids: the identifier to import it by, and what IAM names it by).

@@ -182,6 +182,15 @@ class SizeRecorderProps:
             " props above"
         ),
     )
+    sequencer_ledger: str | None = field(
+        default=None,
+        metadata=doc(
+            "`SIZE_RECORDER_SEQUENCER_LEDGER`: the table, optionally schema-qualified, keeping"
+            " the newest sequencer of each key ([the sequencer"
+            " ledger](configuration.md#the-sequencer-ledger)); needs `sequencer_column` (or a"
+            " target's)"
+        ),
+    )
     # Database: a secret, or IAM database authentication (a user and the database it logs in to).
     database_secret: secretsmanager.ISecret | None = field(
         default=None,
@@ -494,7 +503,9 @@ def resolved(*values: Any) -> bool:
 
 _SINGLE_TARGET = ("table", "key_column", "size_column", "sequencer_column", "key_prefix")
 # Which prop feeds which of the recorder's variables, to name the prop in the recorder's errors.
+# The ledger first: its refusal names the sequencer column it lacks, and the ledger is the cause.
 _ENV_PROPS: Final = {
+    c.ENV_SEQUENCER_LEDGER: "sequencer_ledger",
     c.ENV_TARGETS: "targets",
     c.ENV_TABLE: "table",
     c.ENV_KEY_COLUMN: "key_column",
@@ -516,7 +527,11 @@ def _target_problems(p: SizeRecorderProps) -> list[Problem]:
     # The rest (identifiers, duplicate prefixes) is what the recorder itself checks at start-up:
     # ask it now, so a bad value fails synth instead of the first invocation. A token stands in
     # as a plain identifier; the recorder checks its real value when it starts.
-    env = {c.ENV_DB_SECRET_ARN: "checked-at-synth", **target_variables(p, text=_stand_in)}
+    env = {
+        c.ENV_DB_SECRET_ARN: "checked-at-synth",
+        **target_variables(p, text=_stand_in),
+        **ledger_variables(p, text=_stand_in),
+    }
     try:
         Settings.from_env(env)
     except ConfigError as exc:
@@ -556,6 +571,15 @@ def target_variables(
     return {name: text(value) for name, value in optional.items() if value is not None}
 
 
+def ledger_variables(
+    props: SizeRecorderProps, *, text: Callable[[str], str] = str
+) -> dict[str, str]:
+    """SIZE_RECORDER_SEQUENCER_LEDGER when `sequencer_ledger` is set, else nothing."""
+    if props.sequencer_ledger is None:
+        return {}
+    return {c.ENV_SEQUENCER_LEDGER: text(props.sequencer_ledger)}
+
+
 def function_environment(
     props: SizeRecorderProps, *, to_json: Callable[[Any], str]
 ) -> dict[str, str]:
@@ -565,6 +589,7 @@ def function_environment(
     level = props.log_level.upper() if resolved(props.log_level) else props.log_level
     return {
         **target_variables(props, to_json=to_json),
+        **ledger_variables(props),
         c.ENV_STATEMENT_TIMEOUT_MS: Tokenization.stringify_number(props.statement_timeout_ms),
         c.ENV_CONNECT_TIMEOUT_S: Tokenization.stringify_number(props.connect_timeout_seconds),
         c.ENV_UNMATCHED_RETRY_BASE_S: Tokenization.stringify_number(
