@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -54,3 +55,26 @@ class Delivery:
             self.rng.shuffle(pending)
             if pending and self.pause_s:
                 time.sleep(self.pause_s)
+
+
+def deliver_concurrently(deliveries: Sequence[Delivery], messages: Sequence[Message]) -> None:
+    """Every delivery takes all `messages`, in a thread of its own and its own shuffled order,
+    until each is acknowledged: several Lambda instances on one queue. A thread's error is
+    raised here, in the test's thread."""
+    errors: list[BaseException] = []
+
+    def work(delivery: Delivery) -> None:
+        order = list(messages)
+        delivery.rng.shuffle(order)
+        try:
+            delivery.until_settled(order, max_rounds=20)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(d,)) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

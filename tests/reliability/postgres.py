@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 
@@ -108,3 +109,11 @@ def wait_for_lock_wait(url: str, *, timeout_s: float = 10) -> int:
                 return int(row[0])
             time.sleep(0.02)
     raise AssertionError("the recorder never waited on the lock")
+
+
+def with_index_driven_plan(url: str) -> str:
+    """`url` with the plan a large table gets: the batch's rows drive the UPDATE through the key
+    index, so rows are met (and, without the store's ordered locks, locked) in each batch's own
+    order."""
+    options = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
+    return url + ("&" if "?" in url else "?") + "options=" + quote(options)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections import Counter
 from collections.abc import Callable
-from urllib.parse import quote
 
 import psycopg
 
 from size_recorder import constants as c
 from size_recorder.core.recorder import Message, Recorder
-from tests.reliability.delivery import Delivery
+from tests.reliability.delivery import Delivery, deliver_concurrently
+from tests.reliability.postgres import with_index_driven_plan
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env
 
@@ -55,10 +54,7 @@ def test_record_from_concurrent_recorders_with_a_ledger_keeps_the_newest_event_p
         documents,
         **{c.ENV_SEQUENCER_COLUMN: "size_sequencer", c.ENV_SEQUENCER_LEDGER: ledger},
     )
-    # As in test_concurrency.py: the plan a large table gets, rows met in each batch's order.
-    env[c.ENV_DATABASE_URL] += "&options=" + quote(
-        "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
-    )
+    env[c.ENV_DATABASE_URL] = with_index_driven_plan(env[c.ENV_DATABASE_URL])
     messages: list[Message] = []
     newest: dict[str, tuple[str, int | None]] = {}
     for key in rowed + rowless:
@@ -82,25 +78,10 @@ def test_record_from_concurrent_recorders_with_a_ledger_keeps_the_newest_event_p
         Delivery(make_recorder(env), batch_size=100, rng=random.Random(n))  # noqa: S311
         for n in range(WORKERS)
     ]
-    errors: list[BaseException] = []
-
-    def work(delivery: Delivery) -> None:
-        order = list(messages)
-        delivery.rng.shuffle(order)
-        try:
-            delivery.until_settled(order, max_rounds=20)
-        except BaseException as exc:  # surfaced below, in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(d,)) for d in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    deliver_concurrently(deliveries, messages)
 
     failures = sum(d.failures for d in deliveries)
     reasons = sum((d.reasons for d in deliveries), Counter[str]())
-    assert errors == []
     assert not [reason for reason in reasons if "deadlock" in reason]
     assert {key: documents.row(key) for key in rowed} == {
         key: (size, seq) for key, (seq, size) in newest.items() if key in rowed
