@@ -135,8 +135,8 @@ def run_grant(sql_text: str, *, docs_role: str, role: str, table: DocumentsTable
     return url
 
 
-def record_one(recorder: Recorder, *, sequencer: str | None) -> list[Outcome]:
-    batch = recorder.record([Message("m0", s3_body("media/uploads/a.pdf", 512, sequencer))])
+def record_one(recorder: Recorder, *, sequencer: str | None, size: int = 512) -> list[Outcome]:
+    batch = recorder.record([Message("m0", s3_body("media/uploads/a.pdf", size, sequencer))])
     return [record.outcome for record in batch.messages[0].records]
 
 

@@ -14,10 +14,16 @@ import pytest
 
 from size_recorder import constants as c
 from size_recorder.core.outcomes import Outcome
-from size_recorder.core.recorder import Message, Recorder
-from tests.support.events import s3_body
+from size_recorder.core.recorder import Recorder
 from tests.support.postgres import DocumentsTable, recorder_env
-from tests.test_docs import OPERATOR_ROLE, RECORDER_ROLE, marked_sql, role, run_grant
+from tests.test_docs import (
+    OPERATOR_ROLE,
+    RECORDER_ROLE,
+    marked_sql,
+    record_one,
+    role,
+    run_grant,
+)
 
 __all__ = ["role"]  # the fixture, imported so that pytest finds it here
 
@@ -41,12 +47,6 @@ def ledger_here(
 def as_owner(table: DocumentsTable, sql_text: str) -> None:
     with psycopg.connect(table.url, autocommit=True) as conn:
         conn.execute(sql_text)
-
-
-def outcomes(recorder: Recorder, size: int, sequencer: str) -> list[Outcome]:
-    body = s3_body("media/uploads/a.pdf", size, sequencer)
-    batch = recorder.record([Message(f"m{sequencer}", body)])
-    return [record.outcome for record in batch.messages[0].records]
 
 
 @pytest.mark.parametrize(
@@ -79,14 +79,14 @@ def test_documented_ledger_lets_the_role_refuse_an_older_event_for_a_replaced_ro
         c.ENV_SEQUENCER_LEDGER: f"{documents.schema}.size_recorder_sequencers",
     }
     recorder = make_recorder(recorder_env(documents, **env))
-    assert outcomes(recorder, 200, "0B") == [Outcome.RECORDED]
+    assert record_one(recorder, sequencer="0B", size=200) == [Outcome.RECORDED]
     # The app replaces the row: the new one's sequencer is NULL.
     as_owner(documents, f'DELETE FROM "{documents.schema}".{documents.name}')
     documents.insert("uploads/a.pdf")
 
-    assert outcomes(recorder, 100, "0A") == [Outcome.STALE]
+    assert record_one(recorder, sequencer="0A", size=100) == [Outcome.STALE]
     assert documents.row("uploads/a.pdf") == (None, None)
-    assert outcomes(recorder, 200, "0B") == [Outcome.RECORDED]
+    assert record_one(recorder, sequencer="0B", size=200) == [Outcome.RECORDED]
     assert documents.row("uploads/a.pdf") == (200, "0B")
 
 
