@@ -144,10 +144,27 @@ class LifecycleModel(RuleBasedStateMachine):
 
     # ---- S3 -----------------------------------------------------------------------------------
 
-    @initialize(versioned=st.booleans(), rng=st.randoms(use_true_random=False))
-    def create_bucket(self, versioned: bool, rng: random.Random) -> None:
-        """The bucket, and the s3:TestEvent S3 sends when its notification is configured."""
+    @initialize(
+        versioned=st.booleans(),
+        rng=st.randoms(use_true_random=False),
+        objects=st.lists(st.tuples(st.sampled_from(NAMES), SIZES), max_size=6),
+        rows=st.lists(st.sampled_from(NAMES), max_size=4),
+    )
+    def create_bucket(
+        self,
+        versioned: bool,
+        rng: random.Random,
+        objects: list[tuple[str, str]],
+        rows: list[str],
+    ) -> None:
+        """The bucket as the recorder finds it: objects uploaded before its notification existed
+        (their events are gone) and rows whose size is unknown (backfill's and check's work),
+        then the s3:TestEvent S3 sends when the notification is configured."""
         self.bucket = SimulatedBucket(BUCKET, versioned, rng)
+        for name, size in objects:
+            self.bucket.put(PREFIX + name, self.bucket.fresh_size(size))  # no event reaches us
+        for name in rows:
+            self._insert(name, None)
         self._send(TEST_EVENT, None)
 
     @rule(
