@@ -175,6 +175,21 @@ def recorder_role(django_project: DjangoProject) -> Iterator[RecorderRole]:
 
 
 @pytest.fixture
+def sequencer_ledger(django_project: DjangoProject) -> Iterator[str]:
+    """The sequencer ledger, created by docs/configuration.md's own statement in the project's
+    database (as `public.size_recorder_sequencers`, the name the docs use); dropped after."""
+    import psycopg
+
+    from tests.test_docs import marked_sql
+
+    with psycopg.connect(django_project.database_url, autocommit=True) as conn:
+        conn.execute(marked_sql("sequencer-ledger"))
+    yield "public.size_recorder_sequencers"
+    with psycopg.connect(django_project.database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.size_recorder_sequencers")
+
+
+@pytest.fixture
 def record_upload(recorder_role: RecorderRole) -> Iterator[RecordUpload]:
     """The real recorder, configured from the model and connected as the recorder's role."""
     from size_recorder.adapters.wiring import build_recorder, postgres_store

@@ -116,6 +116,37 @@ def test_grant_operator_prints_the_operator_grant() -> None:
     assert out.strip() == recorder_grant_sql(Document, "size_recorder_ops", operator=True)
 
 
+def test_env_with_a_sequencer_ledger_exports_it(sequencer_ledger: str) -> None:
+    out, _ = _manage(
+        "env", "--model", "documents.Document", "--json", "--sequencer-ledger", sequencer_ledger
+    )
+
+    assert json.loads(out) == recorder_environment(Document, sequencer_ledger=sequencer_ledger)
+    assert json.loads(out)[c.ENV_SEQUENCER_LEDGER] == sequencer_ledger
+
+
+def test_grant_with_a_sequencer_ledger_prints_its_grant(sequencer_ledger: str) -> None:
+    out, _ = _manage(
+        "grant",
+        "size_recorder",
+        "--model",
+        "documents.Document",
+        "--sequencer-ledger",
+        sequencer_ledger,
+    )
+
+    assert out.strip() == recorder_grant_sql(
+        Document, "size_recorder", sequencer_ledger=sequencer_ledger
+    )
+
+
+def test_env_with_a_sequencer_ledger_and_no_sequencer_column_is_a_command_error(
+    sequencer_ledger: str,
+) -> None:
+    with pytest.raises(CommandError, match=r"needs a sequencer column.*sequencer_field"):
+        _manage("env", "--model", "documents.Photo", "--sequencer-ledger", sequencer_ledger)
+
+
 def test_backfill_fills_null_sizes_through_the_operator_tool(
     django_project: DjangoProject, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,15 +24,22 @@ from size_recorder.constants import (
     ENV_KEY_COLUMN,
     ENV_KEY_PREFIX,
     ENV_SEQUENCER_COLUMN,
+    ENV_SEQUENCER_LEDGER,
     ENV_SIZE_COLUMN,
     ENV_TABLE,
     ENV_TARGETS,
 )
-from size_recorder.core.config import ConfigError, identifier
+from size_recorder.core.config import ConfigError, identifier, parse_table
 from size_recorder.django.fields import RecordedSizeFileField
 
 Source = type[models.Model] | RecordedSizeFileField
 Sources = Source | Iterable[Source]
+
+# What the recorder does to the sequencer ledger: reads a key's newest sequencer, inserts a new
+# key's, advances an older one. Never DELETE: pruning runs as the owner. docs/security.md's
+# `recorder-grant-ledger` block grants the same; tests/django/test_recorder_ledger.py holds
+# them to it.
+LEDGER_PRIVILEGES = "SELECT, INSERT, UPDATE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +201,54 @@ def recorder_targets(
 
 
 def recorder_environment(
-    sources: Sources, field_name: str | None = None, *, using: str = DEFAULT_DB_ALIAS
+    sources: Sources,
+    field_name: str | None = None,
+    *,
+    sequencer_ledger: str | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> dict[str, str]:
     """The recorder's environment variables for these fields: one field's table, columns and
     key prefix, or `SIZE_RECORDER_TARGETS` when there are several.
 
+    `sequencer_ledger` names the sequencer ledger's table ("table" or "schema.table",
+    docs/configuration.md#the-sequencer-ledger), which adds `SIZE_RECORDER_SEQUENCER_LEDGER`
+    with the table as the database resolves it (`ledger_table`).
+
     The database's address is not among them: the function reads it from its secret.
     """
-    return target_environment(field_targets(sources, field_name, using=using))
+    targets = field_targets(sources, field_name, using=using)
+    ledger = (
+        None if sequencer_ledger is None else ledger_table(sequencer_ledger, targets, using=using)
+    )
+    return target_environment(targets, sequencer_ledger=ledger)
+
+
+def ledger_table(name: str, targets: list[FieldTarget], *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """The sequencer ledger `name` names, schema-qualified as the database resolves it.
+
+    Raises ImproperlyConfigured, as the recorder refuses it at start-up, for a name that is not
+    "table" or "schema.table" of plain identifiers, and for targets of which none has a
+    sequencer column (the ledger orders events by sequencer); and for a table that does not
+    exist.
+    """
+    try:
+        parts = parse_table(name, variable="sequencer_ledger")
+    except ConfigError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    if not any(target.sequencer_column for target in targets):
+        labels = ", ".join(target.label for target in targets)
+        raise ImproperlyConfigured(
+            f"sequencer_ledger={name!r} needs a sequencer column, and no field here has one"
+            f" ({labels}): give the field a sequencer_field, a nullable TextField for the"
+            " recorder to order events by (docs/django.md, section 1), or leave the ledger out"
+        )
+    found = _resolved_name(".".join(map(quote_identifier, parts)), using)
+    if found is None:
+        raise ImproperlyConfigured(
+            f"sequencer_ledger={name!r}: the table does not exist in database {using!r};"
+            " create it as docs/configuration.md#the-sequencer-ledger shows"
+        )
+    return ".".join(found)
 
 
 def targets_json(targets: list[FieldTarget]) -> list[dict[str, str]]:
@@ -209,7 +256,18 @@ def targets_json(targets: list[FieldTarget]) -> list[dict[str, str]]:
     return [t.as_json(with_bucket=with_bucket) for t in targets]
 
 
-def target_environment(targets: list[FieldTarget]) -> dict[str, str]:
+def target_environment(
+    targets: list[FieldTarget], *, sequencer_ledger: str | None = None
+) -> dict[str, str]:
+    """The recorder's variables for `targets`, and the ledger's when one is given (as
+    `ledger_table` returns it)."""
+    env = _targets_environment(targets)
+    if sequencer_ledger is not None:
+        env[ENV_SEQUENCER_LEDGER] = sequencer_ledger
+    return env
+
+
+def _targets_environment(targets: list[FieldTarget]) -> dict[str, str]:
     entries = targets_json(targets)
     # The single-target variables have no location: a target with one needs the JSON.
     if len(entries) > 1 or "location" in entries[0]:
@@ -242,6 +300,7 @@ def recorder_grant_sql(
     field_name: str | None = None,
     *,
     operator: bool = False,
+    sequencer_ledger: str | None = None,
     using: str = DEFAULT_DB_ALIAS,
 ) -> str:
     """The GRANTs that let `role` do the recorder's work on these fields' tables, and no more.
@@ -251,8 +310,14 @@ def recorder_grant_sql(
     the size and sequencer (UPDATE on those). Every other column, the size included, stays
     unreadable to this role. `operator` grants what `size-recorder backfill` and `check` need
     on top (docs/operations.md): reading the size column, and a temporary table for `check`.
+    `sequencer_ledger`, as `recorder_environment` takes it, adds the ledger's grant
+    (docs/security.md), for the recorder's role and the operator's alike: `worker` and
+    `replay --mode direct` advance the ledger as the function does.
     """
     targets = field_targets(sources, field_name, using=using)
+    ledger = (
+        None if sequencer_ledger is None else ledger_table(sequencer_ledger, targets, using=using)
+    )
     read: dict[str, dict[str, None]] = {}
     written: dict[str, dict[str, None]] = {}
     for target in targets:
@@ -268,16 +333,22 @@ def recorder_grant_sql(
     grantee = quote_identifier(role)
     privileges = "CONNECT, TEMPORARY" if operator else "CONNECT"
     lines = [f"GRANT {privileges} ON DATABASE {quote_identifier(database)} TO {grantee};"]
-    schemas = dict.fromkeys(table.partition(".")[0] for table in read)
+    tables = [*read, *([] if ledger is None else [ledger])]
+    schemas = dict.fromkeys(table.partition(".")[0] for table in tables)
     lines += [f"GRANT USAGE ON SCHEMA {quote_identifier(s)} TO {grantee};" for s in schemas]
     for table, columns in read.items():
-        qualified = ".".join(map(quote_identifier, table.split(".")))
         lines.append(
             f"GRANT SELECT ({', '.join(map(quote_identifier, columns))}),"
             f" UPDATE ({', '.join(map(quote_identifier, written[table]))})"
-            f" ON {qualified} TO {grantee};"
+            f" ON {_quote_table(table)} TO {grantee};"
         )
+    if ledger is not None:
+        lines.append(f"GRANT {LEDGER_PRIVILEGES} ON {_quote_table(ledger)} TO {grantee};")
     return "\n".join(lines)
+
+
+def _quote_table(table: str) -> str:
+    return ".".join(map(quote_identifier, table.split(".")))
 
 
 def quote_identifier(name: str) -> str:
@@ -349,19 +420,25 @@ def _resolved_table(model: type[models.Model], using: str) -> tuple[str, str]:
         raise ImproperlyConfigured(
             f"{label}: the recorder writes to Postgres; database {using!r} is {connection.vendor}"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n.nspname, c.relname FROM pg_class c"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    found = _resolved_name(connection.ops.quote_name(model._meta.db_table), using)
+    if found is None:
         raise ImproperlyConfigured(
             f"{label}: table {model._meta.db_table!r} does not exist in database {using!r}"
             " (run migrate first)"
         )
-    return str(row[0]), str(row[1])
+    return found
+
+
+def _resolved_name(quoted: str, using: str) -> tuple[str, str] | None:
+    """(schema, table) of the table SQL text `quoted` names for Django's connection, or None."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            [quoted],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 def _dotted_table_hint(db_table: str) -> str:

@@ -31,6 +31,7 @@ from size_recorder.django.fields import RecordedSizeFileField
 from size_recorder.django.recorder import (
     FieldTarget,
     field_targets,
+    ledger_table,
     recorder_grant_sql,
     target_environment,
 )
@@ -101,6 +102,14 @@ class Command(BaseCommand):
             tool.add_argument("--page-size", help="objects per listing request (1-1000)")
             tool.add_argument("--dry-run", action="store_true", help="change nothing")
             tool.add_argument("--json", action="store_true", help="JSON lines on stdout")
+        for action in (env, grant):
+            action.add_argument(
+                "--sequencer-ledger",
+                metavar="TABLE",
+                help="the sequencer ledger's table, 'table' or 'schema.table'"
+                " (docs/configuration.md#the-sequencer-ledger): env sets"
+                f" {c.ENV_SEQUENCER_LEDGER}, grant grants on it",
+            )
         for action in (env, grant, backfill, check):
             action.add_argument(
                 "--model",
@@ -121,12 +130,16 @@ class Command(BaseCommand):
             database_url = _database_url(options["database"]) if action in TOOLS else ""
             targets = field_targets(_selected_models(options["model"]), using=options["database"])
             if action == "env":
-                self._env(targets, as_json=options["json"])
+                ledger = options["sequencer_ledger"]
+                if ledger is not None:
+                    ledger = ledger_table(ledger, targets, using=options["database"])
+                self._env(targets, sequencer_ledger=ledger, as_json=options["json"])
             elif action == "grant":
                 sql = recorder_grant_sql(
                     [t.field for t in targets],
                     options["role"],
                     operator=options["operator"],
+                    sequencer_ledger=options["sequencer_ledger"],
                     using=options["database"],
                 )
                 self.stdout.write(sql)
@@ -140,8 +153,10 @@ class Command(BaseCommand):
         """A line on stderr for people, unstyled (the default style there is the error red)."""
         self.stderr.write(text, style_func=lambda line: line)
 
-    def _env(self, targets: list[FieldTarget], *, as_json: bool) -> None:
-        env = target_environment(targets)
+    def _env(
+        self, targets: list[FieldTarget], *, sequencer_ledger: str | None, as_json: bool
+    ) -> None:
+        env = target_environment(targets, sequencer_ledger=sequencer_ledger)
         if as_json:
             self.stdout.write(json.dumps(env, indent=2))
         else:
