@@ -58,6 +58,8 @@ METRIC_UNMATCHED: Final = "RecordsUnmatched"
 METRIC_INVALID: Final = "RecordsInvalid"
 METRIC_FAILED: Final = "RecordsFailed"
 METRIC_MESSAGES_FAILED: Final = "MessagesFailed"
+# Of RecordsStale, those the sequencer ledger refused: the row itself would have taken them.
+METRIC_STALE_BY_LEDGER: Final = "RecordsStaleByLedger"
 
 # CloudFormation outputs of the stack, read by operators and by `size-recorder replay`.
 OUTPUT_BUCKET_NAME: Final = "BucketName"

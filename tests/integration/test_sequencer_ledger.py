@@ -13,7 +13,7 @@ import pytest
 from size_recorder import constants as c
 from size_recorder.adapters.wiring import postgres_store
 from size_recorder.core.config import ConfigError, Settings
-from size_recorder.core.outcomes import Outcome
+from size_recorder.core.outcomes import Outcome, RecordResult
 from size_recorder.core.recorder import Message, Recorder
 from tests.support.events import s3_body
 from tests.support.postgres import DocumentsTable, recorder_env
@@ -56,9 +56,13 @@ def entries(table: DocumentsTable) -> dict[tuple[str, str], str]:
     return {(bucket, key): sequencer for bucket, key, sequencer in found}
 
 
-def record(recorder: Recorder, *bodies: str) -> list[Outcome]:
+def results(recorder: Recorder, *bodies: str) -> list[RecordResult]:
     batch = recorder.record([Message(f"m{i}", body) for i, body in enumerate(bodies)])
-    return [r.outcome for m in batch.messages for r in m.records]
+    return [r for m in batch.messages for r in m.records]
+
+
+def record(recorder: Recorder, *bodies: str) -> list[Outcome]:
+    return [r.outcome for r in results(recorder, *bodies)]
 
 
 def removal(key: str, sequencer: str) -> str:
@@ -280,3 +284,95 @@ def test_targets_key_the_ledger_by_their_bucket_or_by_name_alone(
     record(recorder, uploads, json.dumps(archive), s3_body("plain/c.pdf", 3, "0C"))
 
     assert entries(documents) == {("", "media/a.pdf"): "0A", ("archive", "media/a.pdf"): "0B"}
+
+
+# --- Which refused: the row, or the ledger --------------------------------------------------
+
+LEDGER_REASON = (
+    "the sequencer ledger holds a newer event for this key, which the row never saw: the row"
+    " took this name after it (a replaced or renamed row, or one inserted after the object's"
+    " deletion)"
+)
+ROW_REASON = "row already holds this or a newer event"
+
+
+def test_an_older_event_for_a_replaced_row_is_stale_by_the_ledger(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    documents.insert("a.pdf")
+    recorder = make_recorder(env)
+    assert record(recorder, s3_body("media/a.pdf", 2, "0B")) == [Outcome.RECORDED]
+    execute(documents, f"DELETE FROM {documents.qualified}")
+    documents.insert("a.pdf")
+
+    (result,) = results(recorder, s3_body("media/a.pdf", 1, "0A"))
+
+    assert (result.outcome, result.reason, result.by_ledger) == (
+        Outcome.STALE,
+        LEDGER_REASON,
+        True,
+    )
+
+
+def test_an_upload_older_than_a_deletion_no_row_held_is_stale_by_the_ledger(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    recorder = make_recorder(env)
+    assert record(recorder, removal("media/a.pdf", "0B")) == [Outcome.SKIPPED]
+    documents.insert("a.pdf")
+
+    (result,) = results(recorder, s3_body("media/a.pdf", 1, "0A"))
+
+    assert (result.outcome, result.by_ledger) == (Outcome.STALE, True)
+
+
+def test_an_event_without_a_sequencer_is_stale_by_the_ledger_that_holds_one(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    recorder = make_recorder(env)
+    assert record(recorder, s3_body("media/a.pdf", 2, "0A")) == [Outcome.UNMATCHED]
+    documents.insert("a.pdf")
+
+    (result,) = results(recorder, s3_body("media/a.pdf", 1, None))
+
+    assert result.outcome is Outcome.STALE
+    assert result.by_ledger
+    assert result.reason is not None
+    assert result.reason.startswith(
+        "the sequencer ledger holds an event with a sequencer for this key"
+    )
+
+
+def test_an_event_older_than_the_rows_is_stale_by_the_row_with_the_ledger_on(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    """The ledger holds the newer event too; the row's own sequencer refuses first."""
+    documents.insert("a.pdf")
+    recorder = make_recorder(env)
+    assert record(recorder, s3_body("media/a.pdf", 2, "0B")) == [Outcome.RECORDED]
+
+    (result,) = results(recorder, s3_body("media/a.pdf", 1, "0A"))
+
+    assert (result.outcome, result.reason, result.by_ledger) == (Outcome.STALE, ROW_REASON, False)
+
+
+def test_a_redelivered_event_is_stale_by_the_row_with_the_ledger_on(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    documents.insert("a.pdf")
+    recorder = make_recorder(env)
+    assert record(recorder, s3_body("media/a.pdf", 2, "0B")) == [Outcome.RECORDED]
+
+    (result,) = results(recorder, s3_body("media/a.pdf", 2, "0B"))
+
+    assert (result.outcome, result.reason, result.by_ledger) == (Outcome.STALE, ROW_REASON, False)
+
+
+def test_a_key_no_row_holds_stays_unmatched_when_the_ledger_holds_a_newer_event(
+    ledger: str, env: dict[str, str], documents: DocumentsTable, make_recorder: MakeRecorder
+) -> None:
+    """Unchanged by the ledger's reason: with no row, the event waits for one, as before."""
+    recorder = make_recorder(env)
+    assert record(recorder, removal("media/a.pdf", "0B")) == [Outcome.SKIPPED]
+
+    assert record(recorder, s3_body("media/a.pdf", 1, "0A")) == [Outcome.UNMATCHED]

@@ -4,13 +4,14 @@ message comes to (recorded, stale, unmatched, failed)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 import pytest
 
 from size_recorder import constants as c
 from size_recorder.core.config import Settings, Target
 from size_recorder.core.outcomes import Outcome
-from size_recorder.core.recorder import Message, Recorder, StoreError
+from size_recorder.core.recorder import Message, Recorder, SizeWrite, StoreError, WriteStatus
 from tests.support.events import load_event, s3_body, s3_record
 from tests.unit.fake_store import InMemorySizeStore
 
@@ -272,3 +273,44 @@ def removal_body(key: str, sequencer: str, event_name: str = "ObjectRemoved:Dele
     record["eventName"] = event_name
     del record["s3"]["object"]["size"]  # type: ignore[index]
     return json.dumps({"Records": [record]})
+
+
+class LedgerRefusingStore(InMemorySizeStore):
+    """Answers every key as the Postgres store does when its row would take the event but the
+    sequencer ledger holds a newer one (SUPERSEDED), writing nothing."""
+
+    def write(
+        self, writes: Mapping[Target, Sequence[SizeWrite]], *, timeout_ms: int
+    ) -> dict[Target, dict[str, WriteStatus]]:
+        self.timeouts_ms.append(timeout_ms)
+        return {t: {w.name: WriteStatus.SUPERSEDED for w in ws} for t, ws in writes.items()}
+
+
+def test_an_event_the_ledger_refused_is_stale_with_the_ledgers_reason_and_acknowledged() -> None:
+    store = LedgerRefusingStore()
+    store.insert(DOCUMENTS, "a.pdf")
+
+    batch = recorder_on(store).record(messages(s3_body("media/a.pdf", 10, OLDER)))
+
+    (record,) = batch.messages[0].records
+    assert (record.outcome, record.by_ledger) == (Outcome.STALE, True)
+    assert record.reason is not None
+    assert record.reason.startswith("the sequencer ledger holds a newer event for this key")
+    assert batch.failed == ()
+    assert (batch.counts()[Outcome.STALE], batch.stale_by_ledger()) == (1, 1)
+
+
+def test_an_older_event_in_the_batch_keeps_the_batchs_reason_when_the_ledger_refused() -> None:
+    store = LedgerRefusingStore()
+    store.insert(DOCUMENTS, "a.pdf")
+
+    batch = recorder_on(store).record(
+        messages(s3_body("media/a.pdf", 20, NEWER), s3_body("media/a.pdf", 10, OLDER))
+    )
+
+    newest, older = (m.records[0] for m in batch.messages)
+    assert newest.by_ledger
+    assert (older.reason, older.by_ledger) == (
+        "superseded by a newer event in the same batch",
+        False,
+    )

@@ -34,16 +34,22 @@ def report(batch: BatchResult, logger: Logger, metrics: Metrics | None = None) -
                 table=record.table,
             )
     counts = batch.counts()
+    by_ledger = batch.stale_by_ledger()
     logger.info(
         "batch processed",
         messages=len(batch.messages),
         messages_failed=len(batch.failed),
-        extra={str(outcome): count for outcome, count in counts.items()},
+        extra={
+            **{str(outcome): count for outcome, count in counts.items()},
+            **({"stale_by_ledger": by_ledger} if by_ledger else {}),
+        },
     )
     if metrics is None:
         return
     for outcome, count in counts.items():
         metrics.add_metric(name=outcome.metric, unit=MetricUnit.Count, value=count)
+    if by_ledger:
+        metrics.add_metric(name=c.METRIC_STALE_BY_LEDGER, unit=MetricUnit.Count, value=by_ledger)
     if batch.failed:
         metrics.add_metric(
             name=c.METRIC_MESSAGES_FAILED, unit=MetricUnit.Count, value=len(batch.failed)

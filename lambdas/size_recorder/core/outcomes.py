@@ -16,7 +16,9 @@ from size_recorder import constants as c
 
 class Outcome(StrEnum):
     RECORDED = "recorded"  # the size is in Postgres (written now, or already there)
-    STALE = "stale"  # the row already holds this event or a newer one
+    # The row already holds this event or a newer one; or, with the sequencer ledger, its key
+    # had a newer one (RecordResult.by_ledger says which).
+    STALE = "stale"
     SKIPPED = "skipped"  # deliberately not written: test event, deletion, outside every prefix
     UNMATCHED = "unmatched"  # no row holds this key yet; retried soon, then the DLQ
     INVALID = "invalid"  # the body or record cannot be used; retried, then the DLQ
@@ -57,6 +59,9 @@ class RecordResult:
     # (the function that sent a message to the DLQ) may record it, so `replay` keeps such
     # messages instead of deleting them.
     for_configuration: bool = False
+    # STALE because the sequencer ledger holds a newer event for the key, which the row itself
+    # never saw (it took the name after that event): the row alone would have taken this one.
+    by_ledger: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +104,7 @@ class BatchResult:
 
     def counts(self) -> Counter[Outcome]:
         return Counter(record.outcome for m in self.messages for record in m.records)
+
+    def stale_by_ledger(self) -> int:
+        """How many of the stale records the sequencer ledger refused (`RecordResult.by_ledger`)."""
+        return sum(record.by_ledger for m in self.messages for record in m.records)

@@ -8,7 +8,7 @@ knows the store only through the `SizeStore` protocol; it imports neither psycop
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
@@ -52,6 +52,9 @@ class WriteStatus(Enum):
     UPDATED = "updated"  # rows changed
     UNCHANGED = "unchanged"  # rows exist but already hold this size or a newer sequencer
     MISSING = "missing"  # no row has this key
+    # Rows exist and their own sequencer would take the event, but the sequencer ledger holds a
+    # newer one for the key (a store with a ledger only).
+    SUPERSEDED = "superseded"
 
 
 class StoreError(Exception):
@@ -271,6 +274,8 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
         return _result(item, Outcome.UNMATCHED, reason)
     if is_newer(winner.sequencer, record.sequencer):
         return _result(item, Outcome.STALE, "superseded by a newer event in the same batch")
+    if status is WriteStatus.SUPERSEDED:
+        return replace(_result(item, Outcome.STALE, _by_ledger(record)), by_ledger=True)
     # "Unchanged" only happens with a sequencer column: the row holds this event, a newer one,
     # or (for an event without a sequencer) one that has a sequencer and so wins.
     if status is WriteStatus.UNCHANGED and item.target.sequencer_column is not None:
@@ -278,6 +283,17 @@ def _resolve(item: _Pending, winner: SizeWrite, status: WriteStatus) -> RecordRe
             return _result(item, Outcome.STALE, "row holds an event with a sequencer")
         return _result(item, Outcome.STALE, "row already holds this or a newer event")
     return _result(item, Outcome.RECORDED)
+
+
+def _by_ledger(record: ObjectChange) -> str:
+    """Why the ledger refused an event the row itself would have taken: the row never saw its
+    key's newest event, because it took the name after that event was recorded."""
+    held = "an event with a sequencer" if record.sequencer is None else "a newer event"
+    return (
+        f"the sequencer ledger holds {held} for this key, which the row never saw: the row"
+        " took this name after it (a replaced or renamed row, or one inserted after the"
+        " object's deletion)"
+    )
 
 
 def _result(item: _Pending, outcome: Outcome, reason: str | None = None) -> RecordResult:

@@ -251,6 +251,9 @@ def _lock_statement(target: Target) -> sql.Composed:
 def _update_statement(target: Target, ledger: tuple[str, ...] | None) -> sql.Composed:
     """UPDATE every row whose key is in the batch; report updated / unchanged / missing per key.
 
+    With a ledger, also superseded: a row would have taken the event by its own sequencer, but
+    the ledger held a newer one for the key.
+
     Its parameters: with a ledger, the ledger's bucket and the location (`_ledger_key`), then
     the rows; without, the rows alone.
     """
@@ -275,6 +278,7 @@ def _update_statement(target: Target, ledger: tuple[str, ...] | None) -> sql.Com
             " ELSE " + _newer("t.{seq}", "v.seq") + " END"
         ).format(seq=seq)
     newest: sql.Composable = sql.SQL("")
+    superseded: sql.Composable = sql.SQL("")
     if ledger is not None:
         # The ledger already holds this batch's sequencers (its upsert ran first in this
         # transaction): an event is applied only if no newer one was ever seen for its key,
@@ -283,11 +287,21 @@ def _update_statement(target: Target, ledger: tuple[str, ...] | None) -> sql.Com
             ", (SELECT l.sequencer FROM {ledger} AS l"
             " WHERE l.bucket = %s AND l.key = %s || v.name) AS newest"
         ).format(ledger=sql.Identifier(*ledger))
-        guard = sql.SQL(
-            "{guard} AND (v.newest IS NULL OR (v.seq IS NOT NULL AND NOT ("
+        ledger_takes = sql.SQL(
+            "(v.newest IS NULL OR (v.seq IS NOT NULL AND NOT ("
             + _newer("v.seq", "v.newest")
             + ")))"
-        ).format(guard=guard)
+        )
+        # A key not updated whose row would have taken the event by its own sequencer: only
+        # the ledger refused it. The row is looked up only when the ledger did refuse, so a
+        # redelivery (the ledger holds the event itself) costs no second lookup. The
+        # statement's snapshot shows the rows as the UPDATE saw them.
+        superseded = sql.SQL(
+            " WHEN NOT {ledger_takes}"
+            " AND EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = v.name AND {guard})"
+            " THEN 'superseded'"
+        ).format(ledger_takes=ledger_takes, table=table, key=key, guard=guard)
+        guard = sql.SQL("{guard} AND {ledger_takes}").format(guard=guard, ledger_takes=ledger_takes)
     return sql.SQL(
         "WITH v AS ("
         " SELECT v.*{newest}"
@@ -298,7 +312,15 @@ def _update_statement(target: Target, ledger: tuple[str, ...] | None) -> sql.Com
         " RETURNING t.{key} AS name)"
         " SELECT v.name, CASE"
         " WHEN v.name IN (SELECT name FROM updated) THEN 'updated'"
+        "{superseded}"
         " WHEN EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = v.name) THEN 'unchanged'"
         " ELSE 'missing' END"
         " FROM v"
-    ).format(table=table, assignments=assignments, key=key, guard=guard, newest=newest)
+    ).format(
+        table=table,
+        assignments=assignments,
+        key=key,
+        guard=guard,
+        newest=newest,
+        superseded=superseded,
+    )
