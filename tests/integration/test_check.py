@@ -209,6 +209,30 @@ def test_check_fix_without_a_sequencer_leaves_a_row_whose_size_changed_after_the
     assert (result.changed, drift) == (1, ["changed since read"])
 
 
+def test_check_fix_leaves_two_rows_of_one_file_alone_once_an_event_made_one_look_like_the_other(
+    bucket: str, operator_env: DocumentsTable, make_recorder: Callable[[dict[str, str]], Recorder]
+) -> None:
+    """Found by the lifecycle model's deep run. Two rows name one file: the first right (20),
+    the second drifted (0). During the check an upload of 0 bytes is recorded on both. The
+    first now holds what the second held when read; a compare per row gave it the listing's
+    older 20, over the newer event."""
+    env = recorder_env(operator_env)
+    settings = Settings.from_env(env)
+    put(bucket, {"a.pdf": 20})
+    operator_env.insert("a.pdf", size=20)
+    operator_env.insert("a.pdf", size=0)
+    rows = RowStore.from_settings(settings)
+    try:
+        run = read_and_list(settings, rows, bucket)
+        upload_and_record(bucket, make_recorder(env), "a.pdf", 0, None)
+        result = run.compare(fix=True)
+    finally:
+        rows.close()
+
+    assert operator_env.sizes_of("a.pdf") == [0, 0]
+    assert (result.fixed, result.changed) == (0, 1)
+
+
 def test_check_fix_leaves_a_row_changed_while_the_bucket_was_listed(
     bucket: str, operator_env: DocumentsTable
 ) -> None:

@@ -318,6 +318,31 @@ def test_check_fix_from_an_inventory_never_overwrites_a_row_changed_since_it_was
     assert not result.complete
 
 
+def test_check_fix_from_an_inventory_leaves_two_rows_of_one_file_once_an_event_changed_one(
+    bucket: str, operator_env: DocumentsTable, make_recorder: Callable[[dict[str, str]], Recorder]
+) -> None:
+    """Two rows name one file: the first right (20), the second drifted (999). Between the
+    check's read and its fix an upload of 999 bytes is recorded on both, so the first now holds
+    what the second was read with; the fix must leave both, not give them the older 20."""
+    env = recorder_env(operator_env)
+    put(bucket, {"uploads/a.pdf": 20})
+    operator_env.insert("uploads/a.pdf", size=20)
+    operator_env.insert("uploads/a.pdf", size=999)
+    url = write_inventory(bucket, listed({"uploads/a.pdf": 20}))
+    recorder = make_recorder(env)
+
+    def upload() -> None:
+        put(bucket, {"uploads/a.pdf": 999})
+        batch = recorder.record([Message("m1", s3_body(PREFIX + "uploads/a.pdf", 999, None))])
+        assert batch.messages[0].acknowledged
+
+    client = HeadThenUpload(s3.s3_client(), upload)
+    result = run_ops(operator_env, url, client=client, fix=True)
+
+    assert operator_env.sizes_of("uploads/a.pdf") == [999, 999]
+    assert (result.totals.fixed, result.totals.rows_changed_since_read) == (0, 1)
+
+
 def test_check_from_an_inventory_calls_a_row_null_after_a_delete_still_null_if_s3_has_it(
     bucket: str,
     operator_env: DocumentsTable,

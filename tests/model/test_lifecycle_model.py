@@ -721,7 +721,7 @@ class LifecycleModel(RuleBasedStateMachine):
         fixes = [
             row_id
             for row_id in kinds["differs"]
-            if (self.rows[row_id].size, self.rows[row_id].sequencer) == read[row_id]
+            if self._holds(self.rows[row_id].name) == self._holds(self.rows[row_id].name, read)
         ]
         assert {k: result.counts[k] for k in kinds} == {k: len(v) for k, v in kinds.items()}
         assert result.fixed == (len(fixes) if fix else 0), (result, fixes)
@@ -730,6 +730,18 @@ class LifecycleModel(RuleBasedStateMachine):
             for row_id in fixes:
                 row = self.rows[row_id]
                 row.size = listed[PREFIX + row.name]
+
+    def _holds(
+        self, name: str, read: dict[int, tuple[int | None, str | None]] | None = None
+    ) -> list[tuple[int | None, str | None]]:
+        """What the rows holding `name` hold now (or as `read`), as a multiset: a fix needs all
+        of them unchanged, since one row changed by an event can look like another as read."""
+        held = [
+            read[row_id] if read is not None else (row.size, row.sequencer)
+            for row_id, row in self.rows.items()
+            if row.name == name
+        ]
+        return sorted(held, key=repr)
 
     def _insert(self, name: str, size: int | None) -> None:
         row_id = self.env.app.execute(

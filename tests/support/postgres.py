@@ -37,6 +37,15 @@ class DocumentsTable:
             rows = conn.execute(f'SELECT file, size_bytes FROM "{self.schema}".{self.name}')
             return dict(rows.fetchall())
 
+    def sizes_of(self, key: str) -> list[int | None]:
+        """size_bytes of every row holding `key`, in insertion order."""
+        with psycopg.connect(self.url) as conn:
+            found = conn.execute(
+                f'SELECT size_bytes FROM "{self.schema}".{self.name} WHERE file = %s ORDER BY id',
+                (key,),
+            )
+            return [size for (size,) in found.fetchall()]
+
     def row(self, key: str) -> tuple[int | None, str | None]:
         """(size_bytes, size_sequencer) of the row holding `key`."""
         with psycopg.connect(self.url) as conn:

@@ -9,8 +9,8 @@ did and a rerun finds only what is left.
 
 Every write is a compare-and-set on what the tool read before it looked at S3: a fill needs the
 size still NULL and the sequencer still the one read, a fix needs the size and sequencer still
-the ones read. An event recorded in between changes one of them, so the tool's older view of S3
-never overwrites it.
+the ones read, on every row holding the name. An event recorded in between changes one of them,
+so the tool's older view of S3 never overwrites it.
 
 One connection per store, opened by `connection.connect` with the targets checked on it, as the
 recorder's is; every psycopg error leaves as a one-line `PostgresError`.
@@ -88,6 +88,8 @@ class RowsRead:
     size: int | None
     sequencer: str | None
     rows: int
+    # Every row holding the name, as read (`_signature`): a fix needs all of them unchanged.
+    signature: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,24 +284,47 @@ class RowStore:
 
     def fix_differing(self, target: Target, *, dry_run: bool) -> int:
         """Set the listed size on rows that differed when read and still hold what was read
-        (size and sequencer); the rows fixed, or on a dry run that would be. Either way the rows
-        read are marked, so `drift` tells fixed rows from rows that changed since."""
+        (size and sequencer), where every row holding the name still does; the rows fixed, or on
+        a dry run that would be. Either way the rows read are marked, so `drift` tells fixed
+        rows from rows that changed since.
+
+        The rows of a name are compared as a whole because rows are told apart by what they
+        hold: with two rows of one name read as 4036 and 0, an event setting both to 0 makes the
+        first look like the second as read, and a per-row compare would give it the older 4036.
+        """
         names = _names(target)
+        # Names that differ somewhere, whose rows now hold what was read, all of them.
+        steady = sql.SQL(
+            "steady AS (SELECT d.name FROM (SELECT DISTINCT r.name"
+            " FROM pg_temp.{read} AS r JOIN pg_temp.{listing} AS l"
+            " ON l.target = r.target AND l.name = r.name"
+            " WHERE r.target = %(target)s AND r.size <> l.size) AS d"
+            " WHERE (SELECT {was} FROM pg_temp.{read} AS r"
+            "  WHERE r.target = %(target)s AND r.name = d.name)"
+            " = (SELECT {now} FROM {table} AS t WHERE t.{key} = d.name))"
+        ).format(
+            **names,
+            read=_READ,
+            listing=_LISTING,
+            was=_signature(sql.SQL("r.size"), sql.SQL("r.seq")),
+            now=_signature(sql.SQL("t.{}").format(names["size"]), _sequencer(target)),
+        )
         differs_and_unchanged = sql.SQL(
             "r.target = %(target)s AND l.target = r.target AND l.name = r.name"
             " AND r.size <> l.size AND t.{key} = r.name"
             " AND t.{size} IS NOT DISTINCT FROM r.size AND {seq} IS NOT DISTINCT FROM r.seq"
+            " AND r.name IN (SELECT name FROM steady)"
         ).format(**names, seq=_sequencer(target))
         if dry_run:
             query = sql.SQL(
-                "UPDATE pg_temp.{read} AS r SET fixed = true"
+                "WITH {steady} UPDATE pg_temp.{read} AS r SET fixed = true"
                 " FROM pg_temp.{listing} AS l, {table} AS t WHERE {condition}"
             )
         else:
             # The app's rows first, then the marks: RETURNING names the row read that each fix
             # matched, so a row that changed since is never marked.
             query = sql.SQL(
-                "WITH fixed AS ("
+                "WITH {steady}, fixed AS ("
                 " UPDATE {table} AS t SET {size} = l.size"
                 " FROM pg_temp.{read} AS r, pg_temp.{listing} AS l WHERE {condition}"
                 " RETURNING r.name, r.size, r.seq)"
@@ -308,7 +333,7 @@ class RowStore:
                 " AND r.seq IS NOT DISTINCT FROM f.seq"
             )
         statement = query.format(
-            **names, read=_READ, listing=_LISTING, condition=differs_and_unchanged
+            **names, read=_READ, listing=_LISTING, condition=differs_and_unchanged, steady=steady
         )
         with statement_errors("cannot count the rows to fix" if dry_run else "cannot fix sizes"):
             return (
@@ -355,10 +380,16 @@ class RowStore:
             " r AS (SELECT s.name, s.size AS reported, t.{size} AS size, {seq} AS seq"
             " FROM s JOIN {table} AS t ON t.{key} = s.name)"
             " SELECT (SELECT count(DISTINCT name) FROM r),"
-            " (SELECT json_agg(json_build_array(name, size, seq, rows, reported)) FROM ("
+            " (SELECT json_agg(json_build_array(name, size, seq, rows, reported,"
+            "   (SELECT {signature} FROM r AS a WHERE a.name = d.name))) FROM ("
             "  SELECT name, size, seq, reported, count(*) AS rows FROM r"
             "  WHERE size IS DISTINCT FROM reported GROUP BY 1, 2, 3, 4) AS d)"
-        ).format(**_names(target), seq=_sequencer(target), sizes=_JSON_SIZES)
+        ).format(
+            **_names(target),
+            seq=_sequencer(target),
+            sizes=_JSON_SIZES,
+            signature=_signature(sql.SQL("a.size"), sql.SQL("a.seq")),
+        )
         with statement_errors("cannot compare the rows with the inventory"):
             row = self._connection().execute(query, (_json_sizes(sizes),)).fetchone()
         if row is None:
@@ -367,27 +398,34 @@ class RowStore:
         return Compared(
             int(matched),
             tuple(
-                (RowsRead(str(name), size, seq, int(rows)), int(reported))
-                for name, size, seq, rows, reported in disagreeing or ()
+                (RowsRead(str(name), size, seq, int(rows), str(signature)), int(reported))
+                for name, size, seq, rows, reported, signature in disagreeing or ()
             ),
         )
 
     def set_read(
         self, target: Target, sizes: Sequence[tuple[RowsRead, int]], *, dry_run: bool
     ) -> dict[RowsRead, int]:
-        """Set each size on the rows that still hold the size and sequencer read; how many
-        rows of each group read were set (on a dry run: would be). Groups missing from the
-        answer changed since they were read."""
+        """Set each size on the rows that still hold the size and sequencer read, where every row
+        holding the name still holds what was read (see `fix_differing`); how many rows of each
+        group read were set (on a dry run: would be). Groups missing from the answer changed
+        since they were read."""
         if not sizes:
             return {}
         source = sql.SQL(
-            "unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[])"
-            " AS s(name, read_size, read_seq, size)"
+            "unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::bigint[])"
+            " AS s(name, read_size, read_seq, read_signature, size)"
         )
+        names = _names(target)
         still_read = sql.SQL(
             "t.{key} = s.name AND t.{size} IS NOT DISTINCT FROM s.read_size"
             " AND {seq} IS NOT DISTINCT FROM s.read_seq"
-        ).format(**_names(target), seq=_sequencer(target))
+            " AND (SELECT {now} FROM {table} AS t WHERE t.{key} = s.name) = s.read_signature"
+        ).format(
+            **names,
+            seq=_sequencer(target),
+            now=_signature(sql.SQL("t.{}").format(names["size"]), _sequencer(target)),
+        )
         if dry_run:
             template = (
                 "SELECT s.name, s.read_size, s.read_seq, count(*)"
@@ -404,6 +442,7 @@ class RowStore:
             [read.name for read, _ in sizes],
             [read.size for read, _ in sizes],
             [read.sequencer for read, _ in sizes],
+            [read.signature for read, _ in sizes],
             [size for _, size in sizes],
         )
         groups = {(read.name, read.size, read.sequencer): read for read, _ in sizes}
@@ -431,21 +470,29 @@ class RowStore:
             self._connection().execute(sql.SQL("ANALYZE pg_temp.{}").format(_REPORTED))
         self._create_temporary(
             _UNREPORTED,
-            "id bigserial PRIMARY KEY, target int, name text, size bigint, seq text, rows int",
+            "id bigserial PRIMARY KEY, target int, name text, size bigint, seq text, rows int,"
+            " signature text",
         )
         for scope in scopes:
             insert = sql.SQL(
-                "INSERT INTO pg_temp.{unreported} (target, name, size, seq, rows)"
-                " SELECT %(target)s, t.{key}, t.{size}, {seq}, count(*) FROM {table} AS t"
+                "INSERT INTO pg_temp.{unreported} (target, name, size, seq, rows, signature)"
+                " SELECT %(target)s, g.name, g.size, g.seq, g.rows,"
+                " (SELECT {now} FROM {table} AS t WHERE t.{key} = g.name) FROM ("
+                " SELECT t.{key} AS name, t.{size} AS size, {seq} AS seq, count(*) AS rows"
+                " FROM {table} AS t"
                 " WHERE starts_with(t.{key}, %(name_prefix)s) AND t.{key} <> ''"
                 " AND NOT EXISTS (SELECT 1 FROM pg_temp.{reported} AS r"
                 "  WHERE r.target = %(target)s AND r.name = t.{key})"
-                " GROUP BY 2, 3, 4 ORDER BY 2"
+                " GROUP BY 1, 2, 3) AS g ORDER BY 2"
             ).format(
                 **_names(scope.target),
                 seq=_sequencer(scope.target),
                 unreported=_UNREPORTED,
                 reported=_REPORTED,
+                now=_signature(
+                    sql.SQL("t.{}").format(sql.Identifier(scope.target.size_column)),
+                    _sequencer(scope.target),
+                ),
             )
             params = {"target": self._target_ids[scope.target], "name_prefix": scope.name_prefix}
             with statement_errors("cannot find the rows the inventory does not list"):
@@ -463,7 +510,7 @@ class RowStore:
     def unreported_pages(self, scope: Scope, *, page_size: int) -> Iterator[list[RowsRead]]:
         """The rows `collect_unreported` found in the scope, in pages ordered by name."""
         query = sql.SQL(
-            "SELECT id, name, size, seq, rows FROM pg_temp.{}"
+            "SELECT id, name, size, seq, rows, signature FROM pg_temp.{}"
             " WHERE target = %s AND id > %s ORDER BY id LIMIT %s"
         ).format(_UNREPORTED)
         last = 0
@@ -476,7 +523,10 @@ class RowStore:
                 )
             if not page:
                 return
-            yield [RowsRead(str(name), size, seq, int(rows)) for _, name, size, seq, rows in page]
+            yield [
+                RowsRead(str(name), size, seq, int(rows), str(signature))
+                for _, name, size, seq, rows, signature in page
+            ]
             last = int(page[-1][0])
 
     # ---- shared -------------------------------------------------------------------------------
@@ -572,6 +622,15 @@ def _sequencer(target: Target) -> sql.Composable:
     if target.sequencer_column is None:
         return sql.SQL("NULL::text")
     return sql.SQL("t.{}").format(sql.Identifier(target.sequencer_column))
+
+
+def _signature(size: sql.Composable, seq: sql.Composable) -> sql.Composable:
+    """An aggregate of the size and sequencer of every row it runs over, the same for the same
+    multiset: what the rows of one name hold, to compare as a whole before a fix."""
+    return sql.SQL(
+        "string_agg(coalesce({size}::text, '') || '/' || coalesce({seq}, ''), ','"
+        " ORDER BY {size} NULLS FIRST, {seq} NULLS FIRST)"
+    ).format(size=size, seq=seq)
 
 
 def _in_scope(target: Target) -> sql.Composable:
