@@ -430,6 +430,9 @@ class RecorderAlarms(Construct):
                 title="size-recorder alarms", alarms=list(self.alarms.values()), width=24
             )
         )
+        # RecordsStaleByLedger is part of RecordsStale, published only when the sequencer
+        # ledger refused a record, so it is drawn beside it, and only where a ledger is kept.
+        by_ledger = (c.METRIC_STALE_BY_LEDGER,) if props.sequencer_ledger is not None else ()
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Record outcomes",
@@ -438,6 +441,7 @@ class RecorderAlarms(Construct):
                     for name in (
                         c.METRIC_RECORDED,
                         c.METRIC_STALE,
+                        *by_ledger,
                         c.METRIC_SKIPPED,
                         c.METRIC_UNMATCHED,
                         c.METRIC_INVALID,

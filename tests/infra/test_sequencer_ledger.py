@@ -1,9 +1,11 @@
 """A team that keeps the sequencer ledger (docs/configuration.md) sets it on the construct or in
 context: the recorder's function, and the reconciliation's, get SIZE_RECORDER_SEQUENCER_LEDGER,
-and a ledger the recorder would refuse at start-up fails synth instead, naming what to change."""
+the dashboard draws RecordsStaleByLedger beside RecordsStale, and a ledger the recorder would
+refuse at start-up fails synth instead, naming what to change."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -48,6 +50,17 @@ def ledger_by_handler(stack: Stack) -> dict[str, str | None]:
     }
 
 
+def record_outcomes_graphed(stack: Stack) -> list[str]:
+    """The metric names of the dashboard's "Record outcomes" widget, in the order drawn."""
+    dashboard = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard")
+    (resource,) = dashboard.values()
+    # The body is an Fn::Join of JSON text and tokens (region, ARNs): a token stands in as "".
+    _, parts = resource["Properties"]["DashboardBody"]["Fn::Join"]
+    body = json.loads("".join(part if isinstance(part, str) else "" for part in parts))
+    (widget,) = [w for w in body["widgets"] if w["properties"].get("title") == "Record outcomes"]
+    return [metric[1] for metric in widget["properties"]["metrics"]]
+
+
 def test_ledger_prop_reaches_the_recorder_and_the_reconciliation(stack: Stack) -> None:
     recorder(stack, sequencer_column="size_sequencer", sequencer_ledger=LEDGER, reconcile=True)
     assert ledger_by_handler(stack) == dict.fromkeys(HANDLERS, LEDGER)
@@ -65,6 +78,22 @@ def test_ledger_prop_with_a_sequencer_column_on_one_target_is_accepted(stack: St
 def test_no_ledger_sets_no_variable(stack: Stack) -> None:
     recorder(stack, sequencer_column="size_sequencer", reconcile=True)
     assert ledger_by_handler(stack) == dict.fromkeys(HANDLERS)
+
+
+def test_dashboard_with_a_ledger_draws_records_stale_by_ledger_beside_records_stale(
+    stack: Stack,
+) -> None:
+    recorder(stack, sequencer_column="size_sequencer", sequencer_ledger=LEDGER)
+    graphed = record_outcomes_graphed(stack)
+    stale = graphed.index(c.METRIC_STALE)
+    assert graphed[stale + 1] == c.METRIC_STALE_BY_LEDGER
+
+
+def test_dashboard_without_a_ledger_leaves_out_a_metric_never_published(stack: Stack) -> None:
+    recorder(stack, sequencer_column="size_sequencer")
+    graphed = record_outcomes_graphed(stack)
+    assert c.METRIC_STALE in graphed
+    assert c.METRIC_STALE_BY_LEDGER not in graphed
 
 
 def test_ledger_context_key_reaches_the_recorder_and_the_reconciliation() -> None:
