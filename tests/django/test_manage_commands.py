@@ -172,6 +172,58 @@ def test_check_fix_repairs_a_size_that_drifted(django_project: DjangoProject) ->
     assert Document.objects.values_list("size_bytes", flat=True).get(file=name) == 2048
 
 
+def test_an_operator_with_every_recorder_variable_left_in_the_shell_runs_the_tool_on_the_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each SIZE_RECORDER_* constant, and DATABASE_URL, set in the shell (a session with the
+    operator tools, a sequencer ledger's export): the child sees the models' settings and the
+    URL from DATABASES, and of the shell's only the two timeouts, which are the operator's to
+    choose. A variable added to the constants is covered as soon as it is added."""
+    left = "left-in-the-shell"
+    recorder_variables = [
+        value
+        for name, value in vars(c).items()
+        if name.startswith("ENV_") and value.startswith("SIZE_RECORDER_")
+    ]
+    for name in [*recorder_variables, c.ENV_DATABASE_URL]:
+        monkeypatch.setenv(name, left)
+    children: list[dict[str, str]] = []
+
+    def run_child(argv: list[str], env: dict[str, str]) -> tuple[int, bool]:
+        children.append(env)
+        return 0, False
+
+    monkeypatch.setattr(
+        "size_recorder.django.management.commands.size_recorder._run_child", run_child
+    )
+
+    _manage("backfill", "--model", "documents.Document")
+
+    (env,) = children
+    assert c.ENV_SEQUENCER_LEDGER in recorder_variables
+    assert {name for name, value in env.items() if value == left} == {
+        c.ENV_STATEMENT_TIMEOUT_MS,
+        c.ENV_CONNECT_TIMEOUT_S,
+    }
+    assert env.items() >= recorder_environment(Document).items()
+    assert env[c.ENV_DATABASE_URL] != left
+
+
+def test_backfill_with_a_sequencer_ledger_left_in_the_shell_still_runs(
+    django_project: DjangoProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photo has no sequencer column, so the ledger's variable would stop the tool at start-up;
+    backfill does not use the ledger, and the command leaves the shell's value out."""
+    monkeypatch.setenv(c.ENV_SEQUENCER_LEDGER, "public.size_recorder_sequencers")
+    name = f"photos/{uuid.uuid4().hex[:8]}/ledger.jpg"
+    _uploaded(django_project, {name: 512})
+    Photo.objects.create(image=name, width=1, height=1)
+
+    call_command("size_recorder", "backfill", "--model", "documents.Photo")
+
+    assert Photo.objects.values_list("size_bytes", flat=True).get(image=name) == 512
+
+
 def test_backfill_without_the_cli_extra_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -43,24 +43,26 @@ SELECTION_HINT = (
     " (without --model, every installed model with a RecordedSizeFileField is selected;"
     " name the ones to record with --model app_label.Model)"
 )
+# Read by the tool, but the operator's to choose for a run: how long it waits to connect and for
+# a row's lock. Nothing the models could say.
+PASSED_THROUGH_VARIABLES = frozenset({c.ENV_STATEMENT_TIMEOUT_MS, c.ENV_CONNECT_TIMEOUT_S})
 # The child's configuration comes from the models alone: the shell's own target or database
-# variables (left from a session with the operator tools, say) would contradict it.
-REPLACED_VARIABLES = (
-    c.ENV_TABLE,
-    c.ENV_KEY_COLUMN,
-    c.ENV_SIZE_COLUMN,
-    c.ENV_KEY_PREFIX,
-    c.ENV_SEQUENCER_COLUMN,
-    c.ENV_TARGETS,
-    c.ENV_DATABASE_URL,
-    c.ENV_DB_SECRET_ARN,
-    # The other ways to reach the database: the child gets DATABASES' URL, and the recorder
-    # refuses a URL set together with any of these.
-    c.ENV_DB_IAM_USER,
-    c.ENV_DB_HOST,
-    c.ENV_DB_PORT,
-    c.ENV_DB_NAME,
-    c.ENV_DB_SSL_ROOT_CERT,
+# variables (left from a session with the operator tools, say) would contradict it, and the
+# other ways to reach the database would be refused beside the URL the child gets from
+# DATABASES. A sequencer ledger left there would only stop the tool at start-up (backfill and
+# check do not use the ledger, but the settings they read refuse one without a sequencer column).
+# Every SIZE_RECORDER_* name in the constants, so a variable added there is replaced here too
+# unless it is passed through on purpose.
+REPLACED_VARIABLES = frozenset(
+    {
+        c.ENV_DATABASE_URL,
+        *(
+            value
+            for name, value in vars(c).items()
+            if name.startswith("ENV_") and value.startswith("SIZE_RECORDER_")
+        ),
+    }
+    - PASSED_THROUGH_VARIABLES
 )
 # The console script's entry point, run by this interpreter: the package installed beside
 # Django, whether or not its script is on PATH.
