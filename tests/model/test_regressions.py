@@ -19,9 +19,8 @@ acknowledged it as having nothing to forget, and deleted it from the DLQ.
 F3 (fixed; found by the first deep run): `check --fix` compared each row with what any row of
 its name was read holding. Two rows of one file, read as 20 and 0; an event sets both to 0; the
 first now looks like the second as read, and the fix gave it the listing's older 20. A fix now
-needs every row of the name unchanged. Its regression tests are beside the code they exercise:
-`tests/integration/test_check.py::test_check_fix_leaves_two_rows_of_one_file_alone_once_an_event_made_one_look_like_the_other` and, for inventories, `tests/integration/test_inventory.py::
-test_check_fix_from_an_inventory_leaves_two_rows_of_one_file_once_an_event_changed_one`.
+needs every row of the name unchanged. Its regression tests are beside the code they exercise,
+in tests/integration: test_check.py and test_inventory.py, each named for two rows of one file.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ The rows are read before the listing starts, and a fix is a compare-and-set on t
 sets the listed size only where the row, and every other row of its name, still holds the size
 and sequencer read. An upload whose event is recorded during the check changes them, so the fix
 leaves that row (reported as changed since the check read it) instead of writing the older
-listed size over the newer event, which would also make every redelivery of that event stale. The fix writes no sequencer: a
-listing has none, so the next event still wins if it is newer and stays stale if it is older.
+listed size over the newer event, which would also make every redelivery of that event stale.
+The fix writes no sequencer: a listing has none, so the next event still wins if it is newer
+and stays stale if it is older.
 Without a sequencer column the compare is on the size alone: an object that changes during the
 check and returns to the size read is not noticed.
 """
