@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from size_recorder import constants as c
 from size_recorder.adapters import s3
@@ -207,6 +208,37 @@ def test_check_fix_from_an_inventory_repairs_sizes_that_differ(
         "uploads/never-recorded.pdf": None,
     }
     assert (summary["fixed"], code) == (1, 1)
+
+
+def test_worker_processes_read_and_check_their_files_without_importing_boto3(
+    bucket: str,
+    operator_env: DocumentsTable,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # GIVEN boto3 and botocore that refuse to load in any process started from now on: spawned
+    # workers take this process's sys.path, where this process has them loaded already
+    objects = {f"uploads/{i}.pdf": i + 1 for i in range(4)}
+    put(bucket, objects)
+    for name, size in objects.items():
+        operator_env.insert(name, size=size)
+    operator_env.insert("uploads/edited.pdf", size=999)  # the HEAD that judges it: the parent's
+    put(bucket, {"uploads/edited.pdf": 20})
+    url = write_inventory(bucket, listed({**objects, "uploads/edited.pdf": 20}), files=2)
+    for package in ("boto3", "botocore"):
+        (tmp_path / "no-aws" / package).mkdir(parents=True)
+        (tmp_path / "no-aws" / package / "__init__.py").write_text(
+            f"raise ImportError('{package} imported in a worker process')\n"
+        )
+    monkeypatch.syspath_prepend(str(tmp_path / "no-aws"))
+
+    code, drift, summary = run_json(capsys, "check", "--inventory", url, "--fix", "--workers", "2")
+
+    # THEN the workers read both files, and the row that differs is judged and fixed
+    assert [(d["kind"], d["fix"]) for d in drift] == [("differs", "fixed")]
+    assert (summary["data_files_done"], summary["objects_matched"], code) == (2, 5, 0)
+    assert operator_env.sizes() == {**objects, "uploads/edited.pdf": 20}
 
 
 def test_check_from_an_inventory_skips_noncurrent_versions_and_delete_markers(
@@ -560,6 +592,42 @@ def test_an_error_in_a_worker_process_ends_the_run_in_one_line_and_the_rerun_com
     release_held_back(url)
     code, _, summary = run_json(capsys, "backfill", "--inventory", url, "--workers", "2")
     assert (code, summary["data_files_done"], operator_env.sizes()) == (0, 3, objects)
+
+
+class RefusingHeads:
+    """An S3 client whose HEADs S3 refuses."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def head_object(self, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_refused_head_for_a_worker_file_ends_the_run_in_one_line_and_the_rerun_checks_it(
+    bucket: str, operator_env: DocumentsTable
+) -> None:
+    # GIVEN a row the first data file disagrees with: the run's own client HEADs it, and S3
+    # refuses
+    objects = {f"uploads/{i}.pdf": i + 1 for i in range(4)}
+    put(bucket, objects)
+    for name, size in objects.items():
+        operator_env.insert(name, size=999 if name == "uploads/0.pdf" else size)
+    url = write_inventory(bucket, listed(objects), files=2)
+
+    with pytest.raises(InventoryError) as raised:
+        run_ops(operator_env, url, workers=2, client=RefusingHeads(s3.s3_client()))
+
+    # THEN the error names the file, and that file is not recorded as done: the rerun judges it
+    assert str(raised.value) == (
+        f"reports/{bucket}/daily/data/part-000.csv.gz:"
+        " An error occurred (403) when calling the HeadObject operation: Forbidden"
+    )
+    finished = run_ops(operator_env, url, workers=2)
+    assert (finished.interrupted, finished.totals.rows_differing) == (False, 1)
 
 
 def test_a_worker_process_killed_midway_ends_the_run_in_one_line_and_the_rerun_completes(

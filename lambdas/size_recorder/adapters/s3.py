@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from size_recorder.adapters.presigned import SignedGet
 
 # ListObjectsV2 returns at most this many keys per request.
 MAX_PAGE_SIZE = 1000
@@ -145,6 +148,67 @@ def download(
     """Copy an object into a file (Parquet and ORC readers need to seek, a stream cannot);
     `on_bytes` receives the bytes as they arrive."""
     client.download_fileobj(bucket, key, into, Callback=on_bytes)
+
+
+def url_signer(client: Any, *, bucket: str, expires_s: int) -> Callable[[str], SignedGet]:
+    """Sign GETs of `bucket`'s objects, each valid `expires_s` seconds, with the credentials a
+    client made like `client` uses, for a process without boto3 (`presigned.open_get`).
+
+    One request (HeadBucket) first: a signature names the bucket's region, and S3 refuses one
+    naming another, where a client's own requests are redirected. SigV4 always: botocore still
+    presigns with SigV2 in us-east-1, which S3 refuses for SSE-KMS objects and newer regions.
+    With temporary credentials a URL dies with the session that signed it, whatever
+    `expires_s` says: sign just before use, and botocore's refresh (from 15 minutes before they
+    expire) leaves a fresh signature minutes at least. SSE-KMS objects need the signer's
+    `kms:Decrypt`, as a client's GET would; a bucket policy refusing query-string
+    authentication (`s3:authType`) refuses these URLs.
+    """
+    import boto3
+    from botocore.config import Config
+
+    from size_recorder.adapters.presigned import SignedGet
+
+    region = _bucket_region(client, bucket)
+    signing = boto3.client("s3", region_name=region, config=Config(signature_version="s3v4"))
+    trusted = ca_bundle(signing)
+
+    def sign(key: str) -> SignedGet:
+        url: str = signing.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+        )
+        return SignedGet(url, trusted)
+
+    return sign
+
+
+def _bucket_region(client: Any, bucket: str) -> str | None:
+    """The bucket's region, as botocore's redirects learn it: S3 names it in HeadBucket's
+    response, a 403 included (GetObject alone does not need ListBucket)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        response = exc.response
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region: str | None = headers.get("x-amz-bucket-region") or client.meta.region_name
+    return region
+
+
+def ca_bundle(client: Any) -> str | None:
+    """The CA file `client` verifies HTTPS against (`ca_bundle` in the profile, AWS_CA_BUNDLE,
+    REQUESTS_CA_BUNDLE, else certifi's), for another HTTP client to trust the same; None when
+    it does not verify (the other then trusts the system's store: it verifies all the same).
+    botocore resolves it into the client's HTTP session and offers no public way to read it
+    back."""
+    from botocore.httpsession import get_cert_path
+
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    verify = getattr(session, "_verify", True)
+    if verify is False:
+        return None
+    path: str = get_cert_path(verify)
+    return path
 
 
 # --- EventBridge on an existing bucket ---------------------------------------------------------

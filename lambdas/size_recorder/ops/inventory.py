@@ -5,7 +5,9 @@ list every object of the source bucket; S3 writes it daily or weekly, so nothing
 bucket. This module reads the manifest, then the data files in parallel (`workers` processes,
 each with its own database connection), each streamed in chunks through `ops.reconcile`, the
 code a reconcile Lambda runs per batch. Processes rather than threads: reading rows is Python
-work, and threads take turns on one core for it.
+work, and threads take turns on one core for it. Worker processes hold no S3 client: each reads
+its file through a URL this process signs for it, and hands the rows the report disagrees with
+back here, where one client asks S3 about them (`_Run._in_workers` says why and what it costs).
 
 Memory stays bounded by the workers: each holds one chunk, and a CSV file is read as it
 arrives (gzip and csv over the response stream). Parquet and ORC need to seek, so each is
@@ -39,9 +41,9 @@ import queue
 import re
 import signal
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,9 +51,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from size_recorder.adapters import s3
-from size_recorder.adapters.postgres.rows import RowStore
-from size_recorder.core.config import Settings
+from size_recorder.adapters import presigned, s3
+from size_recorder.adapters.postgres.rows import RowsRead, RowStore
+from size_recorder.core.config import Settings, Target
 from size_recorder.core.scope import Scope, owns, scopes
 from size_recorder.ops.backfill import Unfilled, left_null
 from size_recorder.ops.check import Drift
@@ -78,6 +80,11 @@ EXTRA_HINT = "pip install 'size-recorder[inventory]'"
 _PAGE = 1000
 # How often the parent wakes, when no worker has news, to notice Ctrl-C.
 _TICK_S = 0.2
+# How long a worker's URL for its data file stays valid. S3 checks a presigned URL when the
+# request arrives, not while the response streams, and a URL is signed as its file is handed
+# to an idle worker, so it need only outlive a worker's start-up; an hour leaves room for a
+# machine under load. Temporary credentials cap it anyway: see `s3.url_signer`.
+_URL_EXPIRES_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +200,22 @@ def _pyarrow(file_format: str) -> ModuleType:
 
 @contextlib.contextmanager
 def open_data_file(
-    client: Any, manifest: Manifest, data_file: DataFile, *, on_bytes: Callable[[int], None]
+    client: Any,
+    manifest: Manifest,
+    data_file: DataFile,
+    *,
+    on_bytes: Callable[[int], None],
+    signed: presigned.SignedGet | None = None,
 ) -> Iterator[tuple[Layout, Iterator[Sequence[Any]]]]:
     """A data file's rows as they are read, with their layout; `on_bytes` receives the stored
-    bytes as they arrive."""
+    bytes as they arrive. With `signed` (a worker process) the file is read through that URL,
+    and `client` is not used."""
     if manifest.file_format == "CSV":
-        stream = s3.open_object(client, bucket=manifest.bucket, key=data_file.key)
+        stream = (
+            presigned.open_get(signed)
+            if signed is not None
+            else s3.open_object(client, bucket=manifest.bucket, key=data_file.key)
+        )
         try:
             raw = io.BufferedReader(_Counted(stream, on_bytes), 1 << 20)
             text = (
@@ -212,7 +229,12 @@ def open_data_file(
         return
     reader = _pyarrow(manifest.file_format)
     with tempfile.TemporaryFile(prefix="size-recorder-inventory-") as copy:
-        s3.download(client, bucket=manifest.bucket, key=data_file.key, into=copy, on_bytes=on_bytes)
+        if signed is not None:
+            _copy(signed, into=copy, on_bytes=on_bytes)
+        else:
+            s3.download(
+                client, bucket=manifest.bucket, key=data_file.key, into=copy, on_bytes=on_bytes
+            )
         copy.seek(0)
         if manifest.file_format == "Parquet":
             parquet = reader.ParquetFile(copy)
@@ -223,6 +245,14 @@ def open_data_file(
             names = _read_columns(orc.schema.names)
             batches = (orc.read_stripe(i, columns=names) for i in range(orc.nstripes))
         yield Layout.of(names, encoded_keys=False), _batch_rows(batches)
+
+
+def _copy(signed: presigned.SignedGet, *, into: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+    """One GET, streamed to the file (a client's download would use parallel ranged GETs)."""
+    with presigned.open_get(signed) as stream:
+        while block := stream.read(1 << 20):
+            into.write(block)
+            on_bytes(len(block))
 
 
 def _read_columns(names: Sequence[str]) -> list[str]:
@@ -411,9 +441,12 @@ class _Job:
 
 
 # What reading a data file reports, in order: ("bytes", count), ("drift", Drift),
-# ("newer", NewerThanReport), ("reported", (Target, names)) and last ("done", (key, result or
-# None for a names-only read, whether the file was read to its end)).
+# ("newer", NewerThanReport), ("reported", (Target, names)), in a worker process ("confirm",
+# (key, Target, candidates)) for the parent to judge, and last ("done", (key, result or None
+# for a names-only read, whether the file was read to its end)).
 _Event = tuple[str, Any]
+# Rows the report disagrees with, each with its object's bucket and key (`Reconciler.confirm`).
+_Candidates = Sequence[tuple[RowsRead, str, str]]
 
 
 def _read(
@@ -425,10 +458,12 @@ def _read(
     client: Any,
     emit: Callable[[_Event], None],
     stopping: Callable[[], bool],
+    signed: presigned.SignedGet | None = None,
+    confirm_with: Callable[[Target, _Candidates], ReconcileResult] | None = None,
 ) -> None:
     """Read one data file in chunks, each committed before the next, and stop between two
     when `stopping` says so. `names_only`: only route it, for check's names (a file an earlier
-    run finished)."""
+    run finished). `signed` and `confirm_with`: see `open_data_file` and `Reconciler`."""
     read = [0]
 
     def count(size: int) -> None:
@@ -450,9 +485,11 @@ def _read(
             if job.mode == "check"
             else None
         ),
+        confirm_with=confirm_with,
     )
     total, complete = ReconcileResult(s3_requests=1), True  # the file's GET
-    with open_data_file(client, job.manifest, data_file, on_bytes=count) as (layout, values):
+    opened = open_data_file(client, job.manifest, data_file, on_bytes=count, signed=signed)
+    with opened as (layout, values):
         if names_only:
             grouped = route(job.settings, layout, values, prefix=job.prefix, counts=Counter())
             for target, objects in grouped.items():
@@ -468,7 +505,7 @@ def _read(
     emit(("done", (data_file.key, None if names_only else total, complete)))
 
 
-# This worker process's job, connection, client, event queue and stop event (`_start_worker`).
+# This worker process's job, connection, event queue and stop event (`_start_worker`).
 _worker: dict[str, Any] = {}
 
 
@@ -477,27 +514,29 @@ def _start_worker(job: _Job, events: Any, stop: Any) -> None:
     # `stop`, so each ends its chunk and says so. SIGTERM keeps its default: it is how the pool
     # ends the other workers once one has died, and a worker ignoring it would hang the run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.update(
-        job=job,
-        events=events,
-        stop=stop,
-        rows=RowStore.from_settings(job.settings),
-        client=s3.s3_client(),
-    )
+    _worker.update(job=job, events=events, stop=stop, rows=RowStore.from_settings(job.settings))
 
 
-def _work(data_file: DataFile, names_only: bool) -> None:
-    """One data file, in a worker process. Errors come back as InventoryError (one line,
-    naming the file), which any process can unpickle."""
+def _work(data_file: DataFile, names_only: bool, signed: presigned.SignedGet) -> None:
+    """One data file, in a worker process, read through `signed`. Errors come back as
+    InventoryError (one line, naming the file), which any process can unpickle."""
+    emit: Callable[[_Event], None] = _worker["events"].put
+
+    def hand_over(target: Target, candidates: _Candidates) -> ReconcileResult:
+        emit(("confirm", (data_file.key, target, list(candidates))))
+        return ReconcileResult()  # counted by the parent, which asks S3
+
     try:
         _read(
             _worker["job"],
             data_file,
             names_only=names_only,
             rows=_worker["rows"],
-            client=_worker["client"],
-            emit=_worker["events"].put,
+            client=None,
+            emit=emit,
             stopping=_worker["stop"].is_set,
+            signed=signed,
+            confirm_with=hand_over,
         )
     except InventoryError:
         raise
@@ -544,6 +583,21 @@ class _Run:
         self._finished = 0  # files read to their end in this run
         self._partial = ReconcileResult()  # what files stopped halfway did
         self._done: set[str] = set()  # files whose last event arrived
+        self._failed: set[str] = set()  # files whose rows could not be judged here
+        self._requests = 0  # S3 requests of no one file (the workers' HeadBucket)
+        self._confirmed: dict[str, ReconcileResult] = {}  # by file: workers' rows judged here
+        # Judges rows here: those workers send, and at the end those the report lacks.
+        self._judge = Reconciler(
+            job.settings,
+            rows,
+            client,
+            job.mode,
+            job.manifest.report_time,
+            fix=job.fix,
+            dry_run=job.dry_run,
+            on_drift=on_drift,
+            on_newer=on_newer,
+        )
 
     def execute(self, covered: Sequence[Scope], *, workers: int) -> InventoryResult:
         manifest, state = self.job.manifest, self.state
@@ -559,7 +613,8 @@ class _Run:
             self._here(work)
         else:
             self._in_workers(work, workers)
-        requests = 1 + (len(resumed) if self.job.mode == "check" else 0)  # manifest, re-reads
+        # the manifest, re-reads, the workers' HeadBucket
+        requests = 1 + (len(resumed) if self.job.mode == "check" else 0) + self._requests
         totals = sum(state.done.values(), self._partial + ReconcileResult(s3_requests=requests))
         interrupted = self._finished < len(pending)
         if not interrupted:
@@ -599,20 +654,54 @@ class _Run:
         # worker's imports (1.4 CPU s) once per run, not per row. Not worth what it costs: its
         # workers inherit the environment of its first start (credentials, endpoint), and
         # their CPU time escapes wait4 (the benchmark's CPU figure).
+        #
+        # Workers never import boto3 (its modules and an S3 client were ~21 MB of each one's
+        # PSS): each reads its file through a URL signed here, and sends the rows the report
+        # disagrees with back here, where this process's client HEADs them (and `fix` sets
+        # their sizes on this process's connection) as their event arrives. Measured with the
+        # benchmark's own figure (`BENCH_INVENTORY_OBJECTS=1000000 python -m
+        # benchmarks.inventory`, check of 1,000,000 rows, 4 workers, the whole tree's PSS):
+        # 301-304 MB before, 215-218 MB after, and 18-19 CPU s against 21-24. What it costs:
+        # those HEADs are this process's, one at a time, where each worker sent its own (with
+        # one row in 100 differing, 2,000 HEADs to moto: 33-67 s against 29-49 s, no clear
+        # difference on a loaded machine; real S3's latency would show it more); and one
+        # HeadBucket per run (`s3.url_signer`). A URL is signed as its file goes to an idle
+        # worker, not all up front, so a run that outlives temporary credentials still signs
+        # with fresh ones.
         context = multiprocessing.get_context("spawn")
         events = context.Queue(maxsize=4 * workers)
         stop = context.Event()
         error: BaseException | None = None
+        sign = s3.url_signer(self.client, bucket=self.job.manifest.bucket, expires_s=_URL_EXPIRES_S)
+        self._requests += 1  # its HeadBucket
+        waiting = deque(work)
         with ProcessPoolExecutor(
             workers,
             mp_context=context,
             initializer=_start_worker,
             initargs=(self.job, events, stop),
         ) as pool:
-            awaiting = {pool.submit(_work, f, names_only): f.key for f, names_only in work}
-            while awaiting:
-                with contextlib.suppress(queue.Empty):
+            awaiting: dict[Future[None], str] = {}
+            while waiting or awaiting:
+                reading = sum(key not in self._done for key in awaiting.values())
+                while waiting and reading < workers and error is None and not stop.is_set():
+                    data_file, names_only = waiting.popleft()
+                    try:
+                        signed = sign(data_file.key)
+                        awaiting[pool.submit(_work, data_file, names_only, signed)] = data_file.key
+                    except BrokenProcessPool as exc:
+                        error = _one_line(exc)
+                    except Exception as exc:
+                        error = InventoryError(f"{data_file.key}: {exc}")
+                    reading += 1
+                if error is not None or stop.is_set():
+                    waiting.clear()
+                try:
                     self._handle(events.get(timeout=_TICK_S))
+                except queue.Empty:
+                    pass
+                except InventoryError as exc:
+                    error = error or exc
                 for future in [f for f in awaiting if f.done()]:
                     # A file's "done" event may still be on its way after its task returned.
                     if future.cancelled() or awaiting[future] in self._done:
@@ -635,14 +724,24 @@ class _Run:
             self.on_newer(value)
         elif kind == "reported":
             self.rows.add_reported(*value)
+        elif kind == "confirm":
+            key, target, candidates = value
+            try:
+                found = self._judge.confirm(target, candidates)
+            except Exception as exc:
+                # Ends the run as the worker's own error would have, the file left unfinished.
+                self._failed.add(key)
+                raise InventoryError(f"{key}: {exc}") from None
+            self._confirmed[key] = self._confirmed.get(key, ReconcileResult()) + found
         elif kind == "bytes":
             self._bytes += value
             self.on_progress(InventoryProgress(self._bytes, self.job.manifest.total_bytes))
         else:
             key, result, complete = value
             self._done.add(key)
-            if result is None:
+            if result is None or key in self._failed:
                 return
+            result += self._confirmed.pop(key, ReconcileResult())
             if complete:
                 self.state.finish(key, result)
                 self._finished += 1
@@ -667,17 +766,6 @@ class _Run:
                 rows_not_in_report=left.absent, rows_null_after_delete=left.after_delete
             )
         self.rows.collect_unreported(covered)
-        reconciler = Reconciler(
-            job.settings,
-            self.rows,
-            self.client,
-            job.mode,
-            job.manifest.report_time,
-            fix=job.fix,
-            dry_run=job.dry_run,
-            on_drift=self.on_drift,
-            on_newer=self.on_newer,
-        )
         result = ReconcileResult()
         for scope in covered:
             for page in self.rows.unreported_pages(scope, page_size=_PAGE):
@@ -687,5 +775,5 @@ class _Run:
                     if owns(job.settings, scope, read.name)
                 ]
                 found = ReconcileResult(rows_not_in_report=sum(r.rows for r, _, _ in candidates))
-                result += found + reconciler.confirm(scope.target, candidates)
+                result += found + self._judge.confirm(scope.target, candidates)
         return result

@@ -218,7 +218,9 @@ class Reconciler:
     """Batches of one report's rows against one row store (one connection), as `mode` says.
 
     `on_reported` (check) receives the names each chunk routes to a target, so a whole run can
-    find the rows the report lacks. Callbacks run on the caller's thread.
+    find the rows the report lacks. `confirm_with` takes the rows the report disagrees with
+    instead of `confirm`: a worker process without an S3 client hands them to its parent, which
+    judges them and counts what it finds. Callbacks run on the caller's thread.
     """
 
     settings: Settings
@@ -232,6 +234,9 @@ class Reconciler:
     on_drift: Callable[[Drift], None] = _ignore
     on_newer: Callable[[NewerThanReport], None] = _ignore
     on_reported: Callable[[Target, list[str]], None] | None = None
+    confirm_with: (
+        Callable[[Target, Sequence[tuple[RowsRead, str, str]]], ReconcileResult] | None
+    ) = None
 
     def batches(
         self, layout: Layout, rows: Iterable[Sequence[Any]], *, chunk_rows: int = CHUNK_ROWS
@@ -318,7 +323,8 @@ class Reconciler:
             else:
                 candidates.append((read, reported.bucket, reported.key))
         if candidates:
-            counts.update(self.confirm(target, candidates).as_dict())
+            confirm = self.confirm_with or self.confirm
+            counts.update(confirm(target, candidates).as_dict())
 
     def _report(
         self,
