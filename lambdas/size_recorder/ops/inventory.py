@@ -661,7 +661,8 @@ class _Run:
         # their sizes on this process's connection) as their event arrives. Measured with the
         # benchmark's own figure (`BENCH_INVENTORY_OBJECTS=1000000 python -m
         # benchmarks.inventory`, check of 1,000,000 rows, 4 workers, the whole tree's PSS):
-        # 301-304 MB before, 215-218 MB after, and 18-19 CPU s against 21-24. What it costs:
+        # 301-304 MB before, 215-218 MB after, and 18-19 CPU s against 21-24; at 10,000,000
+        # rows on the idle machine, 219 MB against 310 MB (docs/benchmarks.md). What it costs:
         # those HEADs are this process's, one at a time, where each worker sent its own (with
         # one row in 100 differing, 2,000 HEADs to moto: 33-67 s against 29-49 s, no clear
         # difference on a loaded machine; real S3's latency would show it more); and one
