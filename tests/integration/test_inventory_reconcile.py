@@ -3,6 +3,8 @@ reads from an inventory manifest, against moto's S3 and the real Postgres."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,12 +76,18 @@ def rows(operator_env: DocumentsTable) -> Iterator[RowStore]:
 
 
 def in_batches(
-    table: DocumentsTable, store: RowStore, url: str, *, size: int, **options: Any
+    table: DocumentsTable,
+    store: RowStore,
+    url: str,
+    *,
+    size: int,
+    client: Any = None,
+    **options: Any,
 ) -> tuple[ReconcileResult, list[Drift]]:
     """The report's rows in batches of `size`, as a Distributed Map with an ItemBatcher sends
     them: the results added up, and every drifting row."""
     settings = Settings.from_env(recorder_env(table, **SEQUENCED))
-    client = s3.s3_client()
+    client = client or s3.s3_client()
     report_time = read_manifest(client, url).report_time
     all_items = items(url)
     drift: list[Drift] = []
@@ -149,3 +157,38 @@ def test_reconcile_batch_fix_sets_the_size_s3_has_where_the_row_holds_what_was_r
     assert (result.fixed, result.rows_changed_since_read) == (2, 0)
     assert operator_env.row("uploads/edited.pdf") == (20, "0A")  # the fix writes no sequencer
     assert operator_env.sizes()["uploads/a b+c.pdf"] == 8
+
+
+class SlowHeads:
+    """An S3 client whose HEADs take a while, noting how many were in flight at once."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.most_at_once = 0
+
+    def head_object(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self._in_flight += 1
+            self.most_at_once = max(self.most_at_once, self._in_flight)
+        try:
+            time.sleep(0.2)
+            return self._client.head_object(**kwargs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_reconcile_batch_sends_the_heads_of_its_disagreeing_rows_at_once(
+    report: str, operator_env: DocumentsTable, rows: RowStore
+) -> None:
+    client = SlowHeads(s3.s3_client())
+
+    result, _ = in_batches(operator_env, rows, report, size=100, client=client, fix=False)
+
+    assert result.s3_requests >= 2
+    assert client.most_at_once >= 2

@@ -663,10 +663,10 @@ class _Run:
         # benchmarks.inventory`, check of 1,000,000 rows, 4 workers, the whole tree's PSS):
         # 301-304 MB before, 215-218 MB after, and 18-19 CPU s against 21-24; at 10,000,000
         # rows on the idle machine, 219 MB against 310 MB (docs/benchmarks.md). What it costs:
-        # those HEADs are this process's, one at a time, where each worker sent its own (with
-        # one row in 100 differing, 2,000 HEADs to moto: 33-67 s against 29-49 s, no clear
-        # difference on a loaded machine; real S3's latency would show it more); and one
-        # HeadBucket per run (`s3.url_signer`). A URL is signed as its file goes to an idle
+        # those HEADs are this process's, where each worker sent its own (with one row in 100
+        # differing, 2,000 HEADs to moto sent one at a time: 33-67 s against 29-49 s, no clear
+        # difference on a loaded machine), so they go out `reconcile.HEADS_AT_ONCE` at a time;
+        # and one HeadBucket per run (`s3.url_signer`). A URL is signed as its file goes to an idle
         # worker, not all up front, so a run that outlives temporary credentials still signs
         # with fresh ones.
         context = multiprocessing.get_context("spawn")

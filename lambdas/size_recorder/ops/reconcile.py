@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from itertools import islice
@@ -45,6 +46,12 @@ from size_recorder.ops.check import Drift, FixOutcome
 
 # Inventory rows per chunk: each chunk is one statement per target, its own transaction.
 CHUNK_ROWS = 10_000
+# HEADs of the rows a chunk disagrees with, sent at once. Since inventory workers leave their
+# HEADs to the command, one process sends them all. Measured against moto's server through
+# benchmarks.delay_proxy, 2 cores with the model's deep run beside it: 400 HEADs at 10 ms RTT,
+# 13.3 s one at a time against 7.0 s eight at a time; 200 at 30 ms RTT, 10.7 s against 3.5 s.
+# moto's own CPU caps the first; S3's latency is the second's shape.
+HEADS_AT_ONCE = 8
 
 Mode = Literal["check", "backfill"]
 # What S3, asked after the row was read, says about a row the report disagrees with.
@@ -268,14 +275,12 @@ class Reconciler:
         """Judge rows the report disagrees with, each with its object's bucket and key, by asking
         S3 now (one HEAD per key), then (with `fix`) set the sizes that differ where the rows
         still hold what was read."""
-        counts: Counter[str] = Counter()
-        states: dict[tuple[str, str], s3.ObjectState | None] = {}
+        objects = list(dict.fromkeys((bucket, key) for _, bucket, key in candidates))
+        states = dict(zip(objects, self._head(objects), strict=True))
+        counts: Counter[str] = Counter(s3_requests=len(objects))
         judged: list[tuple[RowsRead, str, Verdict, s3.ObjectState | None]] = []
         fixes: list[tuple[RowsRead, int]] = []
         for read, bucket, key in candidates:
-            if (bucket, key) not in states:
-                states[bucket, key] = s3.head_object(self.client, bucket=bucket, key=key)
-                counts["s3_requests"] += 1
             state = states[bucket, key]
             verdict = judge(read, state, self.report_time)
             judged.append((read, key, verdict, state))
@@ -305,6 +310,19 @@ class Reconciler:
                     counts["rows_changed_since_read"] += read.rows - done
                 self._report("differs", key, read, actual, fixed=done)
         return ReconcileResult(**counts)
+
+    def _head(self, objects: Sequence[tuple[str, str]]) -> list[s3.ObjectState | None]:
+        """Each (bucket, key)'s state, HEADS_AT_ONCE at a time: each is a round trip to S3,
+        and one process sends them all (the command, for every worker's rows; a reconcile
+        Lambda, for its batch). boto3's clients are safe to share between threads."""
+
+        def head(obj: tuple[str, str]) -> s3.ObjectState | None:
+            return s3.head_object(self.client, bucket=obj[0], key=obj[1])
+
+        if len(objects) <= 1:
+            return [head(obj) for obj in objects]
+        with ThreadPoolExecutor(min(HEADS_AT_ONCE, len(objects))) as pool:
+            return list(pool.map(head, objects))
 
     def _compare(
         self, target: Target, objects: Mapping[str, Reported], counts: Counter[str]
