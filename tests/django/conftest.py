@@ -9,7 +9,6 @@ moto endpoint) is filled in by the fixtures before anything opens a connection o
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +24,8 @@ from tests.django.project import (
     DjangoProject,
     RecorderRole,
     RecordUpload,
+    create_login_role,
+    drop_role,
     s3_event,
 )
 
@@ -150,28 +151,15 @@ def s3_requests() -> Iterator[list[str]]:
 def recorder_role(django_project: DjangoProject) -> Iterator[RecorderRole]:
     """The recorder's database role, created with exactly the documented GRANT."""
     import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
 
     from size_recorder.django import recorder_grant_sql
     from tests.django.documents.models import Document
 
-    name = f"size_recorder_{uuid.uuid4().hex[:8]}"
-    password = secrets.token_hex(16)
+    role = create_login_role(django_project.database_url)
     with psycopg.connect(django_project.database_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(password)
-            )
-        )
-        conn.execute(recorder_grant_sql(Document, name))
-    yield RecorderRole(
-        name=name,
-        database_url=make_conninfo(django_project.database_url, user=name, password=password),
-    )
-    with psycopg.connect(django_project.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        conn.execute(recorder_grant_sql(Document, role.name))
+    yield role
+    drop_role(django_project.database_url, role.name)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ are in tests/django/conftest.py, which configures Django's settings from these n
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +40,36 @@ class DjangoProject:
 
 @dataclass(frozen=True, slots=True)
 class RecorderRole:
-    """A login role holding only the grants from `recorder_grant_sql`."""
+    """A login role (holding only the grants from `recorder_grant_sql`, once given)."""
 
     name: str
     database_url: str
+
+
+def create_login_role(database_url: str) -> RecorderRole:
+    """A login role with no privileges yet, and a database URL that logs in as it."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"size_recorder_{uuid.uuid4().hex[:8]}"
+    password = secrets.token_hex(16)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+    return RecorderRole(name, make_conninfo(database_url, user=name, password=password))
+
+
+def drop_role(database_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def s3_event(key: str, size: int, sequencer: str) -> str:

@@ -9,7 +9,6 @@ exactly the printed SQL runs the real recorder with the ledger.
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -17,8 +16,6 @@ import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from size_recorder import constants as c
 from size_recorder.adapters.wiring import build_recorder, postgres_store
@@ -27,7 +24,7 @@ from size_recorder.core.outcomes import Outcome
 from size_recorder.core.recorder import Message
 from size_recorder.django import recorder_environment, recorder_grant_sql
 from tests.django.documents.models import Document, Photo
-from tests.django.project import DjangoProject, s3_event
+from tests.django.project import DjangoProject, create_login_role, drop_role, s3_event
 from tests.test_docs import RECORDER_ROLE, marked_sql
 
 # Every privilege a table can carry: the documented grant and the helper's must agree on each.
@@ -42,22 +39,13 @@ def make_role(django_project: DjangoProject) -> Iterator[MakeRole]:
     made: list[str] = []
 
     def make() -> tuple[str, str]:
-        name = f"size_recorder_{uuid.uuid4().hex[:8]}"
-        password = secrets.token_hex(16)
-        with psycopg.connect(django_project.database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
-        made.append(name)
-        return name, make_conninfo(django_project.database_url, user=name, password=password)
+        role = create_login_role(django_project.database_url)
+        made.append(role.name)
+        return role.name, role.database_url
 
     yield make
-    with psycopg.connect(django_project.database_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    for name in made:
+        drop_role(django_project.database_url, name)
 
 
 def as_owner(project: DjangoProject, statement: str) -> None:

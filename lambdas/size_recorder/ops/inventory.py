@@ -439,6 +439,20 @@ class _Job:
     dry_run: bool
     chunk_rows: int
 
+    def reconciler(self, rows: RowStore, client: Any, **callbacks: Any) -> Reconciler:
+        """The job's `Reconciler` on this process's connection and S3 client."""
+        return Reconciler(
+            self.settings,
+            rows,
+            client,
+            self.mode,
+            self.manifest.report_time,
+            fix=self.fix,
+            dry_run=self.dry_run,
+            prefix=self.prefix,
+            **callbacks,
+        )
+
 
 # What reading a data file reports, in order: ("bytes", count), ("drift", Drift),
 # ("newer", NewerThanReport), ("reported", (Target, names)), in a worker process ("confirm",
@@ -469,15 +483,9 @@ def _read(
     def count(size: int) -> None:
         read[0] += size
 
-    reconciler = Reconciler(
-        job.settings,
+    reconciler = job.reconciler(
         rows,
         client,
-        job.mode,
-        job.manifest.report_time,
-        fix=job.fix,
-        dry_run=job.dry_run,
-        prefix=job.prefix,
         on_drift=lambda drift: emit(("drift", drift)),
         on_newer=lambda newer: emit(("newer", newer)),
         on_reported=(
@@ -587,17 +595,7 @@ class _Run:
         self._requests = 0  # S3 requests of no one file (the workers' HeadBucket)
         self._confirmed: dict[str, ReconcileResult] = {}  # by file: workers' rows judged here
         # Judges rows here: those workers send, and at the end those the report lacks.
-        self._judge = Reconciler(
-            job.settings,
-            rows,
-            client,
-            job.mode,
-            job.manifest.report_time,
-            fix=job.fix,
-            dry_run=job.dry_run,
-            on_drift=on_drift,
-            on_newer=on_newer,
-        )
+        self._judge = job.reconciler(rows, client, on_drift=on_drift, on_newer=on_newer)
 
     def execute(self, covered: Sequence[Scope], *, workers: int) -> InventoryResult:
         manifest, state = self.job.manifest, self.state
