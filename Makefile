@@ -25,7 +25,8 @@ test: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory synth-floor
 
-# The lifecycle model at depth: at least 10,000 examples (hours here; CI runs its short profile).
+# The lifecycle model at depth: at least 10,000 examples per machine (over an hour here; CI runs
+# its short profile; docs/testing.md has the figures).
 test-deep: $(PY_STAMP)
 	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest tests/model -s $(PYTEST_ARGS)
 
