@@ -378,17 +378,23 @@ class RowStore:
         query = sql.SQL(
             "WITH s AS (SELECT {sizes}),"
             " r AS (SELECT s.name, s.size AS reported, t.{size} AS size, {seq} AS seq"
-            " FROM s JOIN {table} AS t ON t.{key} = s.name)"
+            " FROM s JOIN {table} AS t ON t.{key} = s.name),"
+            " d AS (SELECT name, size, seq, reported, count(*) AS rows FROM r"
+            "  WHERE size IS DISTINCT FROM reported GROUP BY 1, 2, 3, 4),"
+            # One pass over the disagreeing names' rows: a subquery per group scans `r` once
+            # for each, quadratic in a chunk of NULL rows (10,000 of them: 11.4 s against
+            # 0.15-0.23 s, this method alone against a 10,000-row table on this 2-core machine).
+            " g AS (SELECT r.name, {signature} AS signature FROM r"
+            "  WHERE r.name IN (SELECT name FROM d) GROUP BY r.name)"
             " SELECT (SELECT count(DISTINCT name) FROM r),"
-            " (SELECT json_agg(json_build_array(name, size, seq, rows, reported,"
-            "   (SELECT {signature} FROM r AS a WHERE a.name = d.name))) FROM ("
-            "  SELECT name, size, seq, reported, count(*) AS rows FROM r"
-            "  WHERE size IS DISTINCT FROM reported GROUP BY 1, 2, 3, 4) AS d)"
+            " (SELECT json_agg(json_build_array("
+            "   d.name, d.size, d.seq, d.rows, d.reported, g.signature))"
+            "  FROM d JOIN g ON g.name = d.name)"
         ).format(
             **_names(target),
             seq=_sequencer(target),
             sizes=_JSON_SIZES,
-            signature=_signature(sql.SQL("a.size"), sql.SQL("a.seq")),
+            signature=_signature(sql.SQL("r.size"), sql.SQL("r.seq")),
         )
         with statement_errors("cannot compare the rows with the inventory"):
             row = self._connection().execute(query, (_json_sizes(sizes),)).fetchone()
